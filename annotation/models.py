@@ -206,6 +206,9 @@ class ImportRowError(models.Model):
     class Meta:
         ordering = ["job", "row", "id"]
 
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.message[:80]}"
+
 
 class Video(models.Model):
     STATUS_PENDING = "pending"
@@ -330,6 +333,9 @@ class Assignment(models.Model):
             models.Index(fields=["rater", "project", "status"], name="assignment_rater_status"),
         ]
 
+    def __str__(self) -> str:
+        return f"assignment {self.pk} (pair {self.pair_id}, rater {self.rater_id}, {self.status})"
+
 
 class Judgment(models.Model):
     """One rater's answers for one pair, in canonical terms: {question key: "a" | "b" | "tie"}."""
@@ -362,3 +368,6 @@ class Judgment(models.Model):
             models.Index(fields=["project", "id"], name="judgment_project_id"),
             models.Index(fields=["project", "updated_at", "id"], name="judgment_project_updated"),
         ]
+
+    def __str__(self) -> str:
+        return f"judgment {self.pk} (pair {self.pair_id}, rater {self.rater_id})"

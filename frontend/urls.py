@@ -1,2 +1,19 @@
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from annotation import views_media
+from frontend import views
+
 app_name = "frontend"
-urlpatterns: list = []
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(template_name="frontend/login.html"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("projects/<int:pk>/", views.project_detail, name="project"),
+    path("projects/<int:pk>/pairs/generate/", views.project_generate_pairs, name="project-generate-pairs"),
+    path("projects/<int:pk>/imports/<int:import_id>/", views.import_detail, name="import"),
+    path("media/v/<uuid:public_id>.mp4", views_media.video_file, name="media-video"),
+    path("media/p/<uuid:public_id>.jpg", views_media.poster_file, name="media-poster"),
+    path("", include("frontend.urls_rater")),
+]

@@ -1,0 +1,3 @@
+"""Rater endpoints (assignments, judgments, skips)."""
+
+urlpatterns: list = []
