@@ -173,9 +173,9 @@ def atomic_path(dst: PathLike) -> Iterator[Path]:
 
 
 def _fraction(value: Any) -> Fraction | None:
-    """ffprobe's "num/den" (or a plain number) as a positive Fraction, None for 0/0 and junk."""
+    """ffprobe's "num/den", "num:den" or plain number as a positive Fraction; None for 0/0, junk."""
     try:
-        text = str(value)
+        text = str(value).replace(":", "/")
         if "/" in text:
             num, den = text.split("/", 1)
             result = Fraction(int(num), int(den)) if int(den) else None
@@ -209,8 +209,9 @@ def probe(path: PathLike) -> ProbeResult:
     when it is a text file or a still image that a demuxer happens to accept, when it has no
     video stream, an unknown codec, zero dimensions, an unknown frame rate, or a zero or
     missing duration (raw elementary streams such as ``.h264`` have none; decoding to count
-    frames is deliberately not attempted).
+    frames is deliberately not attempted). A missing file raises FileNotFoundError.
     """
+    size_bytes = os.stat(path).st_size  # a missing file is FileNotFoundError, not a bad video
     try:
         data = ffmpeg.probe(os.fspath(path), v="error")
     except ffmpeg.Error as exc:
@@ -253,7 +254,7 @@ def probe(path: PathLike) -> ProbeResult:
         pix_fmt=str(video.get("pix_fmt") or ""),
         container=container,
         has_audio=bool(audios),
-        size_bytes=os.stat(path).st_size,
+        size_bytes=size_bytes,
         nb_frames=nb_frames,
         audio_codec=(str(audios[0].get("codec_name") or "") or None) if audios else None,
         rotation=_rotation(video),

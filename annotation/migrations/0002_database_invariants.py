@@ -12,12 +12,12 @@ PG_FORWARD = [
     """
     ALTER TABLE annotation_pair
       ADD CONSTRAINT pair_video_a_matches FOREIGN KEY (video_a_id, prompt_id, generator_a_id)
-      REFERENCES annotation_video (id, prompt_id, generator_id) DEFERRABLE INITIALLY DEFERRED
+      REFERENCES annotation_video (id, prompt_id, generator_id)
     """,
     """
     ALTER TABLE annotation_pair
       ADD CONSTRAINT pair_video_b_matches FOREIGN KEY (video_b_id, prompt_id, generator_b_id)
-      REFERENCES annotation_video (id, prompt_id, generator_id) DEFERRABLE INITIALLY DEFERRED
+      REFERENCES annotation_video (id, prompt_id, generator_id)
     """,
     """
     CREATE OR REPLACE FUNCTION annotation_judgment_answers_check() RETURNS trigger AS $$
