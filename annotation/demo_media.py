@@ -190,7 +190,7 @@ def _build_scene(rng: np.random.Generator, width: int, height: int, prompt_text:
         glow = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * sigma**2))[..., None]
         background += glow * (_hsv(hue + rng.uniform(-0.2, 0.2), 0.25, 1.0) - background) * 0.6
     phase, freq = rng.uniform(0, 2 * math.pi), rng.uniform(1.5, 3.5) * 2 * math.pi / width
-    hill = height * (0.72 + 0.07 * np.sin(xs * freq + phase) + 0.03 * np.sin(xs * freq * 2.7 + 2 * phase))
+    hill = height * (0.66 + 0.07 * np.sin(xs * freq + phase) + 0.03 * np.sin(xs * freq * 2.7 + 2 * phase))
     below = np.clip(yy - hill[None, :] + 0.5, 0.0, 1.0)[..., None]
     shade = (1.0 - 0.35 * (yy - hill[None, :]).clip(0) / height)[..., None]
     background = background * (1 - below) + ground * shade * below

@@ -363,11 +363,12 @@ def transcode(
     """Re-encode ``src`` into a browser-playable MP4 at ``dst``.
 
     Output contract: H.264 (libx264, preset veryfast, CRF 20), yuv420p, square pixels, even
-    width and height (rounded down), at most ``max_height`` rows (taller sources are scaled
-    down keeping the displayed aspect ratio; smaller ones are never upscaled), the source's
-    frame rate, ``+faststart``, and no audio: raters watch muted and metrics use frames only,
-    so audio would cost bytes and a second codec for nothing. Rotation metadata is applied to
-    the pixels (ffmpeg's autorotate), so the output needs none.
+    width and height (height rounded down, width to the nearest even number), at most
+    ``max_height`` rows (taller sources are scaled down keeping the displayed aspect ratio;
+    smaller ones are not upscaled), the source's frame rate, ``+faststart``, and no audio:
+    raters watch muted and metrics use frames only, so audio would cost bytes and a second
+    codec for nothing. Rotation metadata is applied to the pixels (ffmpeg's autorotate), so
+    the output needs none.
 
     Written atomically; on failure the temporary file is removed, ``dst`` is untouched and
     MediaError carries ffmpeg's reason.
@@ -377,8 +378,9 @@ def transcode(
     with atomic_path(dst) as tmp:
         video = (
             ffmpeg.input(os.fspath(src))["V:0"]
-            # h first (even, capped), then w from it via the display aspect ratio, even too.
-            .filter("scale", w="trunc(oh*dar/2)*2", h=f"trunc(min(ih,{int(max_height)})/2)*2")
+            # h first (even, capped), then w from it via the display aspect ratio, to the
+            # nearest even number (nearest, not down: 161x97 becomes 160x96, not 158x96).
+            .filter("scale", w="2*round(oh*dar/2)", h=f"trunc(min(ih,{int(max_height)})/2)*2")
             .filter("setsar", 1)
         )
         stream = ffmpeg.output(

@@ -114,6 +114,7 @@ USE_TZ = True
 # --- Static and media ---------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=str(VAR_DIR / "static"))
+Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 MEDIA_ROOT = Path(env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))).resolve()
 # Directories manifests may point into; a video path outside all of them is refused.
 IMPORT_ROOTS = [Path(p).resolve() for p in env.list("IMPORT_ROOTS", default=[str(VAR_DIR / "imports")])]

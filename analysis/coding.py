@@ -1,0 +1,218 @@
+"""Turn a judgments DataFrame into compact integer arrays, one block per question.
+
+Every other module works on the arrays produced here, so the (slow) string handling happens
+once. Answers are coded as categories ``0 = "a"``, ``1 = "tie"``, ``2 = "b"``; the ordinal code
+of STATS.md (A = −1, tie = 0, B = +1) is ``category − 1``, so category order is the ordinal order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+A, TIE, B = 0, 1, 2
+ANSWER_LABELS: tuple[str, str, str] = ("a", "tie", "b")
+ORDINAL_CODES = np.array([-1, 0, 1], dtype=np.int8)
+REQUIRED_COLUMNS = ("pair_id", "rater", "generator_a", "generator_b", "question", "answer")
+
+_ANSWER_INDEX = {"a": A, "tie": TIE, "b": B}
+_MISSING, _INVALID = -1, -2
+
+
+@dataclass(frozen=True)
+class QuestionData:
+    """The judgments of one question as parallel arrays (one entry per rater × pair)."""
+
+    question: str
+    pair: np.ndarray  # int64 index into EncodedJudgments.pair_ids
+    rater: np.ndarray  # int64 index into EncodedJudgments.raters
+    answer: np.ndarray  # int8 category: 0 = a, 1 = tie, 2 = b
+    left_is_a: np.ndarray  # int8: 1 = A was shown left, 0 = B was shown left, -1 = unknown
+    gold: np.ndarray  # int8 expected category, -1 = not a gold pair
+
+    @property
+    def n(self) -> int:
+        return int(self.answer.size)
+
+
+@dataclass(frozen=True)
+class EncodedJudgments:
+    """Validated judgments; build with :func:`encode_judgments`.
+
+    ``pair_generator_a[p]`` / ``pair_generator_b[p]`` index ``generators`` (sorted names);
+    ``pair_ids[p]`` / ``raters[r]`` are the caller's original labels.
+    """
+
+    questions: list[str]
+    generators: list[str]
+    raters: np.ndarray
+    pair_ids: np.ndarray
+    pair_generator_a: np.ndarray
+    pair_generator_b: np.ndarray
+    n_rows: int
+    dropped: dict[str, int]
+    blocks: dict[str, QuestionData] = field(repr=False)
+    prompt_ids: np.ndarray | None = None  # per pair, when the input has a prompt_id column
+
+    def question(self, key: str) -> QuestionData:
+        return self.blocks[key]
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.pair_ids.size)
+
+
+def _empty_block(question: str) -> QuestionData:
+    i64, i8 = np.empty(0, np.int64), np.empty(0, np.int8)
+    return QuestionData(question, i64, i64, i8, i8, i8)
+
+
+def _factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (−1 for missing) and uniques. Dense integer ids skip hashing (much faster)."""
+    if pd.api.types.is_integer_dtype(values.dtype) and not isinstance(values.dtype, pd.api.extensions.ExtensionDtype):
+        v = values.to_numpy()
+        if v.size:
+            lo, hi = int(v.min()), int(v.max())
+            span = hi - lo + 1
+            if span <= max(4 * v.size, 1 << 16):
+                shifted = v.astype(np.int64) - lo
+                present = np.bincount(shifted, minlength=span) > 0
+                mapping = np.cumsum(present) - 1
+                return mapping[shifted], np.flatnonzero(present) + lo
+    codes, uniques = pd.factorize(values, sort=False, use_na_sentinel=True)
+    return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object)
+
+
+def code_answers(values: pd.Series) -> np.ndarray:
+    """Answer labels → int8 categories; −1 missing, −2 not one of a/b/tie (case-insensitive)."""
+    codes, uniques = pd.factorize(values, sort=False, use_na_sentinel=True)
+    lookup = [_ANSWER_INDEX.get(str(u).strip().lower(), _INVALID) for u in uniques]
+    table = np.array([*lookup, _MISSING], dtype=np.int8)  # code −1 picks the last entry
+    return table[codes]
+
+
+def _code_left(judgments: pd.DataFrame) -> np.ndarray:
+    if "left_is_a" not in judgments.columns:
+        return np.full(len(judgments), -1, dtype=np.int8)
+    col = judgments["left_is_a"]
+    if col.dtype == bool:
+        return col.to_numpy().astype(np.int8)
+    return col.astype("boolean").to_numpy(dtype=np.int8, na_value=-1)
+
+
+def _generator_codes(judgments: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    ca, ua = pd.factorize(judgments["generator_a"], sort=False)
+    cb, ub = pd.factorize(judgments["generator_b"], sort=False)
+    names = sorted({str(u) for u in ua} | {str(u) for u in ub})
+    index = {name: i for i, name in enumerate(names)}
+    table_a = np.array([*(index[str(u)] for u in ua), -1], dtype=np.int64)
+    table_b = np.array([*(index[str(u)] for u in ub), -1], dtype=np.int64)
+    return table_a[ca], table_b[cb], names
+
+
+def _pair_generators(
+    pair: np.ndarray, gen_a: np.ndarray, gen_b: np.ndarray, n_pairs: int, ok: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Generators per pair, and a mask of rows that contradict them.
+
+    A pair's generators are those of its first valid row; later rows naming other generators
+    are inconsistent. The fast path writes every row and checks; only when a contradiction
+    exists is the first row looked up explicitly.
+    """
+    pa = np.full(n_pairs, -1, dtype=np.int64)
+    pb = np.full(n_pairs, -1, dtype=np.int64)
+    p, a, b = pair[ok], gen_a[ok], gen_b[ok]
+    pa[p], pb[p] = a, b
+    bad = (pa[p] != a) | (pb[p] != b)
+    if bad.any():
+        first = pd.Series(p).drop_duplicates(keep="first").index.to_numpy()
+        pa[p[first]], pb[p[first]] = a[first], b[first]
+        bad = (pa[p] != a) | (pb[p] != b)
+    inconsistent = np.zeros(pair.size, dtype=bool)
+    inconsistent[np.flatnonzero(ok)[bad]] = True
+    return pa, pb, inconsistent
+
+
+def encode_judgments(judgments: pd.DataFrame, *, questions: Sequence[str] | None = None) -> EncodedJudgments:
+    """Validate and encode a judgments DataFrame (see :mod:`analysis` for the columns).
+
+    Rows are dropped, and counted in ``dropped``, when a required field is missing
+    (``missing_field``), the answer is not a/b/tie (``invalid_answer``), both sides name the same
+    generator (``same_generator``), the pair's generators differ from the pair's first row
+    (``inconsistent_pair``), or the same rater answered the same pair and question again
+    (``duplicate``: the last row wins). ``questions`` selects and orders the questions (absent
+    ones get empty blocks); by default every question, in order of first appearance.
+    Raises ValueError only when rows exist but a required column does not.
+    """
+    n_rows = len(judgments)
+    dropped = {"missing_field": 0, "invalid_answer": 0, "same_generator": 0, "inconsistent_pair": 0, "duplicate": 0}
+    if n_rows == 0:
+        keys = [str(q) for q in questions or []]
+        empty_i = np.empty(0, np.int64)
+        return EncodedJudgments(keys, [], np.empty(0, object), np.empty(0, object), empty_i, empty_i, 0,
+                                dropped, {q: _empty_block(q) for q in keys})
+    missing = [c for c in REQUIRED_COLUMNS if c not in judgments.columns]
+    if missing:
+        raise ValueError(f"judgments lack required column(s): {', '.join(missing)}")
+
+    pair, pair_ids = _factorize(judgments["pair_id"])
+    rater, raters = _factorize(judgments["rater"])
+    qraw, quniques = _factorize(judgments["question"])
+    answer = code_answers(judgments["answer"])
+    gen_a, gen_b, generators = _generator_codes(judgments)
+    left = _code_left(judgments)
+    gold = code_answers(judgments["gold"]) if "gold" in judgments.columns else np.full(n_rows, -1, np.int8)
+    gold[gold < 0] = -1
+
+    present = [str(q) for q in quniques.tolist()]
+    keys = [str(q) for q in questions] if questions is not None else list(dict.fromkeys(present))
+    key_index = {k: i for i, k in enumerate(keys)}
+    qmap = np.array([*(key_index.get(q, -1) for q in present), -1], dtype=np.int64)
+    qcode = qmap[qraw]  # −1: missing question, or one not asked for
+
+    q_missing = qraw < 0
+    missing_field = q_missing | (pair < 0) | (rater < 0) | (gen_a < 0) | (gen_b < 0) | (answer == _MISSING)
+    dropped["missing_field"] = int((missing_field & ((qcode >= 0) | q_missing)).sum())
+    ok = (qcode >= 0) & ~missing_field
+    bad_answer = ok & (answer == _INVALID)
+    dropped["invalid_answer"] = int(bad_answer.sum())
+    ok &= ~bad_answer
+    same = ok & (gen_a == gen_b)
+    dropped["same_generator"] = int(same.sum())
+    ok &= ~same
+
+    n_pairs = int(pair_ids.size)
+    pair_a, pair_b, inconsistent = _pair_generators(pair, gen_a, gen_b, n_pairs, ok)
+    dropped["inconsistent_pair"] = int(inconsistent.sum())
+    ok &= ~inconsistent
+
+    idx = np.flatnonzero(ok)
+    key = (qcode[idx] * n_pairs + pair[idx]) * max(int(raters.size), 1) + rater[idx]
+    dup = pd.Series(key).duplicated(keep="last").to_numpy()
+    dropped["duplicate"] = int(dup.sum())
+    idx = idx[~dup]
+
+    q_kept = qcode[idx]
+    order = np.argsort(q_kept, kind="stable") if len(keys) > 1 else np.arange(idx.size)
+    rows = idx[order]
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(q_kept, minlength=len(keys)))])
+    blocks = {}
+    for i, k in enumerate(keys):
+        r = rows[bounds[i]:bounds[i + 1]]
+        blocks[k] = QuestionData(k, pair[r], rater[r], answer[r], left[r], gold[r])
+
+    prompt_ids = None
+    if "prompt_id" in judgments.columns:
+        prompt_ids = np.empty(n_pairs, dtype=object)
+        prompt_ids[pair[ok]] = judgments["prompt_id"].to_numpy(dtype=object)[ok]
+    return EncodedJudgments(keys, generators, raters, pair_ids, pair_a, pair_b, n_rows, dropped, blocks,
+                            prompt_ids)
+
+
+def category_counts(item: np.ndarray, answer: np.ndarray, n_items: int) -> np.ndarray:
+    """``counts[i, c]``: how many judgments of item ``i`` chose category ``c`` (int64, n_items × 3)."""
+    flat = np.bincount(item * 3 + answer, minlength=n_items * 3)
+    return flat.reshape(n_items, 3)
