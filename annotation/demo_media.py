@@ -6,7 +6,7 @@ the prompt written on every frame. The three styles stand for three kinds of gen
 
 - ``smooth``  — the shape glides along an eased path while the camera pans gently;
 - ``jittery`` — the same scene, but the shape and the camera jump erratically, frames
-  stutter (repeat, then jump) and the brightness flickers;
+  stutter (repeat, then jump) and the brightness flickers (mildly: see ``_trajectory``);
 - ``static``  — a still scene: the shape sits in place, only a barely visible breathing of
   brightness and a one-pixel drift.
 
@@ -240,7 +240,9 @@ def _trajectory(
         x = x[held] + rng.uniform(-0.18, 0.18, frames)[held] * width
         y = y[held] + rng.uniform(-0.15, 0.15, frames)[held] * height
         offset = np.clip(offset[held] + rng.uniform(-0.4, 0.4, frames)[held] * pan, 0, pan)
-        gain = rng.uniform(0.6, 1.35, frames)
+        # Mild flicker: ±5 % keeps every change well under WCAG 2.3.1's flash threshold (a 10 %
+        # swing in relative luminance), which matters for raters who watch for hours.
+        gain = rng.uniform(0.95, 1.05, frames)
     elif style == "static":
         x = np.full(frames, width * rng.uniform(0.3, 0.7) - side / 2) + t  # a 1 px drift
         y = np.full(frames, height * 0.42 - side / 2)
