@@ -251,7 +251,10 @@ def _trajectory(
     return x.round().astype(int), y.round().astype(int), offset.round().astype(int), gain
 
 
-def _render_frames(scene: _Scene, style: str, rng: np.random.Generator, frames: int, size: tuple[int, int]):
+def _render_frames(
+    scene: _Scene, style: str, rng: np.random.Generator, frames: int, size: tuple[int, int]
+) -> np.ndarray:
+    """All frames as one uint8 array (frames, height, width, 3), ready to pipe as rgb24."""
     width, height = size
     side = scene.sprite.shape[0]
     xs, ys, offsets, gains = _trajectory(style, rng, frames, width, height, scene.pan, side)

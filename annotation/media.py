@@ -326,8 +326,9 @@ def needs_faststart(path: PathLike) -> bool:
                 mdat = offset
             if moov is not None and mdat is not None:
                 break
-    except struct.error:
-        raise MediaError("not an MP4 file: truncated atom header") from None
+    except (MediaError, struct.error):
+        if moov is None:  # junk after a moov atom (trailing garbage) does not change the answer
+            raise MediaError("not an MP4 file: malformed or truncated atom header") from None
     if moov is None:
         raise MediaError("not an MP4 file: no moov atom")
     return mdat is not None and mdat < moov

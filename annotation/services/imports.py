@@ -78,11 +78,7 @@ def manifest_import(
         job.error_rows = len(errors.rows)
         job.status = ImportJob.STATUS_DONE
         job.finished_at = timezone.now()
-        job.save(
-            update_fields=[
-                "total_rows", "created_rows", "unchanged_rows", "error_rows", "status", "finished_at"
-            ]
-        )
+        job.save(update_fields=["total_rows", "created_rows", "unchanged_rows", "error_rows", "status", "finished_at"])
     return job
 
 

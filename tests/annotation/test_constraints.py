@@ -25,9 +25,11 @@ def _fails(fn) -> None:
 
 def test_one_video_per_prompt_and_generator():
     video = VideoFactory()
-    _fails(lambda: Video.objects.create(
-        project=video.project, prompt=video.prompt, generator=video.generator, source="other.mp4"
-    ))
+    _fails(
+        lambda: Video.objects.create(
+            project=video.project, prompt=video.prompt, generator=video.generator, source="other.mp4"
+        )
+    )
 
 
 def test_failed_video_needs_a_reason():
@@ -46,30 +48,51 @@ def _pair_kwargs():
 
 def test_pair_videos_share_the_prompt():
     project, g1, g2, p1, p2, v = _pair_kwargs()
-    _fails(lambda: Pair.objects.create(project=project, prompt=p1, generator_a=g1, generator_b=g2,
-                                       video_a=v[p1, g1], video_b=v[p2, g2]))
+    _fails(
+        lambda: Pair.objects.create(
+            project=project, prompt=p1, generator_a=g1, generator_b=g2, video_a=v[p1, g1], video_b=v[p2, g2]
+        )
+    )
 
 
 def test_pair_videos_match_their_generators():
     project, g1, g2, p1, p2, v = _pair_kwargs()
-    _fails(lambda: Pair.objects.create(project=project, prompt=p1, generator_a=g1, generator_b=g2,
-                                       video_a=v[p1, g2], video_b=v[p1, g1]))
+    _fails(
+        lambda: Pair.objects.create(
+            project=project, prompt=p1, generator_a=g1, generator_b=g2, video_a=v[p1, g2], video_b=v[p1, g1]
+        )
+    )
 
 
 def test_pair_generators_differ_and_are_in_canonical_order():
     project, g1, g2, p1, p2, v = _pair_kwargs()
-    _fails(lambda: Pair.objects.create(project=project, prompt=p1, generator_a=g1, generator_b=g1,
-                                       video_a=v[p1, g1], video_b=v[p1, g1]))
-    _fails(lambda: Pair.objects.create(project=project, prompt=p1, generator_a=g2, generator_b=g1,
-                                       video_a=v[p1, g2], video_b=v[p1, g1]))
-    Pair.objects.create(project=project, prompt=p1, generator_a=g1, generator_b=g2,
-                        video_a=v[p1, g1], video_b=v[p1, g2])  # the valid one goes in
+    _fails(
+        lambda: Pair.objects.create(
+            project=project, prompt=p1, generator_a=g1, generator_b=g1, video_a=v[p1, g1], video_b=v[p1, g1]
+        )
+    )
+    _fails(
+        lambda: Pair.objects.create(
+            project=project, prompt=p1, generator_a=g2, generator_b=g1, video_a=v[p1, g2], video_b=v[p1, g1]
+        )
+    )
+    Pair.objects.create(
+        project=project, prompt=p1, generator_a=g1, generator_b=g2, video_a=v[p1, g1], video_b=v[p1, g2]
+    )  # the valid one goes in
 
 
 def test_pair_is_unique():
     pair = make_pair()
-    _fails(lambda: Pair.objects.create(project=pair.project, prompt=pair.prompt, generator_a=pair.generator_a,
-                                       generator_b=pair.generator_b, video_a=pair.video_a, video_b=pair.video_b))
+    _fails(
+        lambda: Pair.objects.create(
+            project=pair.project,
+            prompt=pair.prompt,
+            generator_a=pair.generator_a,
+            generator_b=pair.generator_b,
+            video_a=pair.video_a,
+            video_b=pair.video_b,
+        )
+    )
 
 
 def _judgment(pair, rater, answers):

@@ -58,9 +58,13 @@ def test_good_csv_manifest_is_stored(project, root):
     a, b, c = (_file(root, f"v{i}.mp4") for i in range(3))
     job = manifest_import(
         project=project,
-        file_obj=_csv([["p1", "a cat", "GenA", str(a), "motion=fast;category=animals"],
-                       ["p1", "a cat", "GenB", str(b), ""],
-                       ["p2", "a dog", "GenA", "v2.mp4", ""]]),  # relative to the import root
+        file_obj=_csv(
+            [
+                ["p1", "a cat", "GenA", str(a), "motion=fast;category=animals"],
+                ["p1", "a cat", "GenB", str(b), ""],
+                ["p2", "a dog", "GenA", "v2.mp4", ""],
+            ]
+        ),  # relative to the import root
         file_name="m.csv",
     )
     assert job.status == ImportJob.STATUS_DONE
@@ -76,10 +80,18 @@ def test_jsonl_with_tag_object_and_list(project, root):
     a, b = _file(root, "a.mp4"), _file(root, "b.mp4")
     job = manifest_import(
         project=project,
-        file_obj=_jsonl([
-            {"prompt_id": "x", "prompt": "rain", "generator": "G1", "video": str(a), "tags": {"motion": "slow"}},
-            {"prompt_id": 7, "prompt": "snow", "generator": "G1", "video": str(b), "tags": ["outdoor", "motion:fast"]},
-        ]),
+        file_obj=_jsonl(
+            [
+                {"prompt_id": "x", "prompt": "rain", "generator": "G1", "video": str(a), "tags": {"motion": "slow"}},
+                {
+                    "prompt_id": 7,
+                    "prompt": "snow",
+                    "generator": "G1",
+                    "video": str(b),
+                    "tags": ["outdoor", "motion:fast"],
+                },
+            ]
+        ),
         file_name="m.jsonl",
     )
     assert job.created_rows == 2 and job.error_rows == 0
@@ -135,8 +147,12 @@ def test_every_bad_row_kind_is_reported_and_good_rows_stored(project, root, tmp_
 
 def test_reimport_changes_nothing(project, root):
     files = [_file(root, f"v{i}.mp4") for i in range(4)]
-    data = [["p1", "a", "A", str(files[0]), ""], ["p1", "a", "B", str(files[1]), ""],
-            ["p2", "b", "A", str(files[2]), ""], ["p2", "b", "B", str(files[3]), ""]]
+    data = [
+        ["p1", "a", "A", str(files[0]), ""],
+        ["p1", "a", "B", str(files[1]), ""],
+        ["p2", "b", "A", str(files[2]), ""],
+        ["p2", "b", "B", str(files[3]), ""],
+    ]
     first = manifest_import(project=project, file_obj=_csv(data), file_name="m.csv")
     before = list(Video.objects.order_by("id").values_list("id", "prompt_id", "generator_id", "source", "updated_at"))
     second = manifest_import(project=project, file_obj=_csv(data), file_name="m.csv")
@@ -152,17 +168,19 @@ def test_conflicts_with_stored_rows_are_reported_and_stored_rows_kept(project, r
     manifest_import(project=project, file_obj=_csv([["p1", "a cat", "A", str(a), ""]]), file_name="1.csv")
     job = manifest_import(
         project=project,
-        file_obj=_csv([["p1", "a cat", "A", str(b), ""],  # other file for a stored prompt/generator
-                       ["p2", "x", "B", str(a), ""]]),  # stored file for another prompt
+        file_obj=_csv(
+            [
+                ["p1", "a cat", "A", str(b), ""],  # other file for a stored prompt/generator
+                ["p2", "x", "B", str(a), ""],
+            ]
+        ),  # stored file for another prompt
         file_name="2.csv",
     )
     errors = _errors(job)
     assert set(errors) == {1, 2}
     assert "already stored from another file" in errors[1]
     assert "already stored for prompt 'p1'" in errors[2]
-    job = manifest_import(
-        project=project, file_obj=_csv([["p1", "another text", "B", str(c), ""]]), file_name="3.csv"
-    )
+    job = manifest_import(project=project, file_obj=_csv([["p1", "another text", "B", str(c), ""]]), file_name="3.csv")
     assert "already stored with different text" in _errors(job)[1]
     assert Video.objects.get(project=project).source == str(a)
 
@@ -186,7 +204,8 @@ def test_unreadable_file_is_refused_whole(project, content, name, reason):
 def test_csv_row_with_too_many_cells(project, root):
     a = _file(root, "a.mp4")
     job = manifest_import(
-        project=project, file_obj=io.BytesIO(f"prompt_id,prompt,generator,video\np1,x,A,{a},extra\n".encode()),
+        project=project,
+        file_obj=io.BytesIO(f"prompt_id,prompt,generator,video\np1,x,A,{a},extra\n".encode()),
         file_name="m.csv",
     )
     assert "5 cells for 4 columns" in _errors(job)[1]
