@@ -33,7 +33,7 @@ def _row(k: float, n: float) -> dict:
     if n <= 0:
         return {"n": 0, "left_chosen": 0, "p_left": None, "ci_low": None, "ci_high": None, "p_value": None,
                 "reason": "not enough data: no non-tie judgment with known sides"}
-    p, low, high = (float(x) for x in binomial_test_half(np.array([k]), np.array([n])))
+    p, low, high = (float(x[0]) for x in binomial_test_half(np.array([k]), np.array([n])))
     return {"n": int(n), "left_chosen": int(k), "p_left": float(k / n), "ci_low": low, "ci_high": high,
             "p_value": p, "reason": None}
 

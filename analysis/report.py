@@ -27,8 +27,18 @@ def _rng(seed: int, *keys: str) -> np.random.Generator:
     return np.random.default_rng([seed, *(zlib.crc32(k.encode()) for k in keys)])
 
 
+def _peak_rss_mb() -> float | None:
+    try:
+        import resource  # Unix only; profiling is optional
+    except ImportError:  # pragma: no cover
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
 class _Timer:
-    def __init__(self, sink: dict[str, float] | None) -> None:
+    """Accumulates ``{stage: {"seconds", "peak_rss_mb"}}`` into ``sink`` when one is given."""
+
+    def __init__(self, sink: dict[str, dict[str, float | None]] | None) -> None:
         self.sink = sink
 
     @contextmanager
@@ -38,7 +48,9 @@ class _Timer:
             yield
         finally:
             if self.sink is not None:
-                self.sink[stage] = self.sink.get(stage, 0.0) + time.perf_counter() - start
+                entry = self.sink.setdefault(stage, {"seconds": 0.0, "peak_rss_mb": None})
+                entry["seconds"] = float(entry["seconds"] or 0.0) + time.perf_counter() - start
+                entry["peak_rss_mb"] = _peak_rss_mb()
 
 
 def _threshold(tie_threshold: float | Mapping[str, float], metric: str) -> float:
@@ -106,13 +118,13 @@ def _alignment(enc: EncodedJudgments, key: str, labels: dict[str, np.ndarray], r
 
 def analyze(judgments: pd.DataFrame, scores: pd.DataFrame | None = None, *, questions: Sequence[str] | None = None,
             bootstrap_rounds: int = 1000, seed: int = 0, tie_threshold: float | Mapping[str, float] = 0.0,
-            dawid_skene: bool = False, profile: dict[str, float] | None = None) -> dict:
+            dawid_skene: bool = False, profile: dict[str, dict[str, float | None]] | None = None) -> dict:
     """Analyse judgments (and optionally metric scores) for the dashboard.
 
     See :mod:`analysis` for the input columns and the output keys. ``questions`` selects and
     orders the questions (default: all, in order of first appearance). ``tie_threshold`` is
     the metric tie band t (one value, or per metric name). Deterministic for a given ``seed``.
-    ``profile``, if given, receives seconds per stage (for benchmarks). Never returns NaN: a
+    ``profile``, if given, receives ``{stage: {"seconds", "peak_rss_mb"}}`` (for benchmarks). Never returns NaN: a
     number that cannot be computed is None next to a ``reason``.
     """
     timer = _Timer(profile)

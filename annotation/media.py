@@ -143,6 +143,8 @@ def run_ffmpeg(
         process.kill()
         process.communicate()
         raise MediaError(f"{what}: ffmpeg timed out after {timeout:g} s") from None
+    if process.returncode < 0:  # killed (e.g. by the OOM killer): say so, stderr may be empty
+        raise MediaError(f"{what}: ffmpeg was killed by signal {-process.returncode}")
     if process.returncode != 0:
         raise MediaError(f"{what}: {_clean_stderr(err, paths)}")
     return out
