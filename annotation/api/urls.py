@@ -13,4 +13,5 @@ urlpatterns = [
     ),
     path("projects/<int:project_id>/pairs/generate/", imports.PairGenerateApi.as_view(), name="api-pairs-generate"),
     path("", include("annotation.api.urls_rater")),
+    path("", include("annotation.api.urls_manager")),
 ]

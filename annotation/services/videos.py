@@ -131,7 +131,7 @@ def _process_files(video: Video) -> None:
     video.sha256, video.size_bytes = sha, size
     video.duration, video.fps = info.duration, info.fps
     # Width and height are what the browser plays (a transcode may round to even sizes).
-    video.width, video.height = info_browser.width, info_browser.height
+    video.width, video.height = info_browser.display_size
     video.codec, video.pix_fmt = info.codec, info.pix_fmt
 
 

@@ -1,0 +1,3 @@
+"""Project-manager and training-pipeline endpoints (issue 6)."""
+
+urlpatterns: list = []
