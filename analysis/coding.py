@@ -124,7 +124,8 @@ def _pair_generators(
     """
     pa = np.full(n_pairs, -1, dtype=np.int64)
     pb = np.full(n_pairs, -1, dtype=np.int64)
-    p, a, b = pair[ok], gen_a[ok], gen_b[ok]
+    everything = bool(ok.all())
+    p, a, b = (pair, gen_a, gen_b) if everything else (pair[ok], gen_a[ok], gen_b[ok])
     pa[p], pb[p] = a, b
     bad = (pa[p] != a) | (pb[p] != b)
     if bad.any():
@@ -132,7 +133,8 @@ def _pair_generators(
         pa[p[first]], pb[p[first]] = a[first], b[first]
         bad = (pa[p] != a) | (pb[p] != b)
     inconsistent = np.zeros(pair.size, dtype=bool)
-    inconsistent[np.flatnonzero(ok)[bad]] = True
+    if bad.any():
+        inconsistent[np.flatnonzero(ok)[bad]] = True
     return pa, pb, inconsistent
 
 
@@ -190,24 +192,27 @@ def encode_judgments(judgments: pd.DataFrame, *, questions: Sequence[str] | None
     ok &= ~inconsistent
 
     idx = np.flatnonzero(ok)
-    key = (qcode[idx] * n_pairs + pair[idx]) * max(int(raters.size), 1) + rater[idx]
-    dup = pd.Series(key).duplicated(keep="last").to_numpy()
-    dropped["duplicate"] = int(dup.sum())
-    idx = idx[~dup]
-
     q_kept = qcode[idx]
-    order = np.argsort(q_kept, kind="stable") if len(keys) > 1 else np.arange(idx.size)
-    rows = idx[order]
+    rows = idx[np.argsort(q_kept, kind="stable")] if len(keys) > 1 else idx
     bounds = np.concatenate([[0], np.cumsum(np.bincount(q_kept, minlength=len(keys)))])
+    n_r = max(int(raters.size), 1)
+    key_type = np.int32 if n_pairs * n_r < 2**31 else np.int64  # smaller hash keys are faster
     blocks = {}
     for i, k in enumerate(keys):
         r = rows[bounds[i]:bounds[i + 1]]
+        key = pair[r].astype(key_type) * key_type(n_r) + rater[r].astype(key_type)
+        dup = pd.Series(key).duplicated(keep="last").to_numpy()  # rows keep input order: last = latest
+        if dup.any():
+            dropped["duplicate"] += int(dup.sum())
+            r = r[~dup]
         blocks[k] = QuestionData(k, pair[r], rater[r], answer[r], left[r], gold[r])
 
     prompt_ids = None
     if "prompt_id" in judgments.columns:
-        prompt_ids = np.empty(n_pairs, dtype=object)
-        prompt_ids[pair[ok]] = judgments["prompt_id"].to_numpy(dtype=object)[ok]
+        values = judgments["prompt_id"].to_numpy()
+        prompt_ids = np.zeros(n_pairs, dtype=values.dtype) if values.dtype.kind in "iuf" else np.full(
+            n_pairs, None, dtype=object)
+        prompt_ids[pair[ok]] = values[ok]
     return EncodedJudgments(keys, generators, raters, pair_ids, pair_a, pair_b, n_rows, dropped, blocks,
                             prompt_ids)
 

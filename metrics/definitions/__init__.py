@@ -1,0 +1,1 @@
+"""Built-in metric definitions: one module per family, each calling ``registry.register``."""
