@@ -50,8 +50,10 @@ tie_threshold=0.0, dawid_skene=False)`` returns a JSON-serialisable dict::
                    answers, majority_agreement, pairwise_agreement, gold_accuracy}]
         labels: n_decided, n_undecided, labels{a,tie,b}, n_unanimous, n_split, mean_pair_agreement
         dawid_skene (only when asked)
-        alignment: reason, metrics{<name>: pairwise_accuracy, pairwise_accuracy_decisive,
-                   kendall_tau_b, generator_spearman, agreement_vs_metric, n_* counts}
+        alignment: reason, metrics{<name>: pairwise_accuracy (+ ci_low/ci_high, n, tie_threshold),
+                   pairwise_accuracy_decisive (human ties left out), kendall_tau_b, generator_spearman,
+                   agreement_vs_metric{spearman_abs_delta_vs_pair_agreement, accuracy_unanimous,
+                   accuracy_split}, higher_is_better, n_pairs, n_scored, n_missing_score, n_undecided}
         position_bias: overall, per_rater[{rater, n, left_chosen, p_left, ci_low, ci_high, p_value}]
     }}
 
@@ -60,7 +62,8 @@ Every number that cannot be computed is None next to a ``reason`` such as
 
 Building blocks (array level) live in :mod:`analysis.coding`, :mod:`analysis.agreement`,
 :mod:`analysis.aggregation` (``pair_labels`` for the labels endpoint), :mod:`analysis.dawid_skene`,
-:mod:`analysis.ranking`, :mod:`analysis.alignment`, :mod:`analysis.bias`, :mod:`analysis.scores`;
+:mod:`analysis.ranking`, :mod:`analysis.alignment` (with :mod:`analysis.correlation`),
+:mod:`analysis.bias`, :mod:`analysis.scores`;
 :mod:`analysis.datasets` turns FETV's real ratings into judgments.
 """
 

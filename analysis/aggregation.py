@@ -8,45 +8,58 @@ import numpy as np
 import pandas as pd
 
 from analysis.agreement import pair_agreement
-from analysis.coding import ANSWER_LABELS, EncodedJudgments, QuestionData, category_counts, encode_judgments
+from analysis.coding import (
+    ANSWER_LABELS,
+    EncodedJudgments,
+    PairTable,
+    QuestionData,
+    encode_judgments,
+    label_order,
+    pair_table,
+)
 from analysis.dawid_skene import dawid_skene
 
 UNDECIDED = -1
 
 
 def majority_vote(counts: np.ndarray) -> np.ndarray:
-    """Plurality label per item from an items × categories count table.
+    """Plurality label per item from an items × 3 (a, tie, b) count table.
 
     −1 where no votes or where the top count is shared (an exact split is undecided; it is never
     broken by label order).
     """
-    counts = np.asarray(counts)
-    if counts.shape[0] == 0:
+    c = np.asarray(counts)
+    if c.shape[0] == 0:
         return np.empty(0, dtype=np.int64)
-    top = counts.max(axis=1)
-    unique_top = (counts == top[:, None]).sum(axis=1) == 1
-    return np.where((top > 0) & unique_top, counts.argmax(axis=1), UNDECIDED).astype(np.int64)
+    cols = [c[:, j] for j in range(c.shape[1])]
+    top = cols[0]
+    for col in cols[1:]:
+        top = np.maximum(top, col)
+    n_top = sum((col == top).astype(np.int8) for col in cols)
+    first = np.full(top.shape, -1, dtype=np.int64)
+    for j in range(len(cols) - 1, -1, -1):
+        first = np.where(cols[j] == top, j, first)
+    return np.where((top > 0) & (n_top == 1), first, UNDECIDED)
 
 
-def question_labels(q: QuestionData, n_pairs: int) -> dict[str, np.ndarray]:
+def question_labels(table: PairTable) -> dict[str, np.ndarray]:
     """Per judged pair of one question: ``pair`` index, ``counts`` (pairs × a/tie/b), ``label``,
     ``agreement`` (share of agreeing rater pairs, NaN below 2 judgments) and ``unanimous``."""
-    full = category_counts(q.pair, q.answer.astype(np.int64), n_pairs)
-    pair = np.flatnonzero(full.sum(axis=1))
-    counts = full[pair]
-    m = counts.sum(axis=1)
+    counts, m = table.counts, table.m
+    top = np.maximum(np.maximum(counts[:, 0], counts[:, 1]), counts[:, 2]) if m.size else m
     return {
-        "pair": pair,
+        "pair": table.pair,
         "counts": counts,
+        "m": m,
         "label": majority_vote(counts),
         "agreement": pair_agreement(counts),
-        "unanimous": (m >= 2) & (counts.max(axis=1, initial=0) == m),
+        "unanimous": (m >= 2) & (top == m),
     }
 
 
 def label_summary(labels: dict[str, np.ndarray]) -> dict:
     """Dashboard summary of :func:`question_labels` (JSON-ready)."""
-    label, m = labels["label"], labels["counts"].sum(axis=1)
+    label, m = labels["label"], labels["m"]
     multi = m >= 2
     return {
         "method": "majority vote (plurality); exact split = undecided",
@@ -69,7 +82,8 @@ def dawid_skene_summary(q: QuestionData, labels: dict[str, np.ndarray], n_pairs:
     res = dawid_skene(q.pair, q.rater, q.answer, n_items=n_pairs, n_raters=len(raters))
     ds = res.labels[labels["pair"]]
     both = (ds >= 0) & (labels["label"] >= 0)
-    used = np.unique(q.rater)
+    judged = np.bincount(q.rater, minlength=len(raters)) > 0
+    used = [r for r in label_order(raters) if judged[r]]
     return {
         "n_iter": res.n_iter,
         "converged": res.converged,
@@ -95,14 +109,14 @@ def pair_labels(judgments: pd.DataFrame | EncodedJudgments, *, questions: Sequen
     frames = []
     for key in enc.questions:
         q = enc.question(key)
-        lab = question_labels(q, enc.n_pairs)
+        lab = question_labels(pair_table(q, enc.n_pairs))
         p = lab["pair"]
         frame = pd.DataFrame({
             "pair_id": enc.pair_ids[p],
             "question": key,
             "generator_a": [enc.generators[g] for g in enc.pair_generator_a[p]],
             "generator_b": [enc.generators[g] for g in enc.pair_generator_b[p]],
-            "n": lab["counts"].sum(axis=1),
+            "n": lab["m"],
             "votes_a": lab["counts"][:, 0],
             "votes_tie": lab["counts"][:, 1],
             "votes_b": lab["counts"][:, 2],

@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from analysis.coding import A, B, TIE
+from analysis.coding import TIE, A, B
+from analysis.correlation import kendall_tau_b_sorted, sorted_subset, spearman_sorted
 
 
 def _none(reason: str, n: int, **extra: object) -> dict:
@@ -30,14 +31,24 @@ def pairwise_accuracy(delta: np.ndarray, human: np.ndarray, *, tie_threshold: fl
                       bootstrap_rounds: int = 1000, rng: np.random.Generator | None = None) -> dict:
     """Share of pairs where the metric's verdict equals the decided human label, with a 95 % interval.
 
+    ``delta`` = m(A) − m(B) and ``human`` (0 = A, 1 = tie, 2 = B) per pair.
+    """
+    correct = metric_verdict(delta, tie_threshold) == human
+    return accuracy_from_correct(correct, human == TIE, tie_threshold=tie_threshold,
+                                 bootstrap_rounds=bootstrap_rounds, rng=rng)
+
+
+def accuracy_from_correct(correct: np.ndarray, human_tie: np.ndarray, *, tie_threshold: float,
+                          bootstrap_rounds: int, rng: np.random.Generator | None) -> dict:
+    """Accuracy of per-pair ``correct`` flags with its 95 % bootstrap interval.
+
     Resampling n pairs with replacement makes the number of correct pairs Binomial(n, accuracy),
     so the bootstrap draws that binomial directly (identical distribution, no index arrays).
     """
-    n = int(delta.size)
+    n = int(correct.size)
     if n == 0:
         return _none("not enough data: no pair with a decided human label and a metric score", 0,
-                     ci_low=None, ci_high=None, tie_threshold=float(tie_threshold))
-    correct = metric_verdict(delta, tie_threshold) == human
+                     ci_low=None, ci_high=None, tie_threshold=float(tie_threshold), n_human_ties=0)
     acc = float(correct.mean())
     low = high = None
     if bootstrap_rounds > 0:
@@ -45,7 +56,7 @@ def pairwise_accuracy(delta: np.ndarray, human: np.ndarray, *, tie_threshold: fl
         boot = rng.binomial(n, acc, size=bootstrap_rounds) / n
         low, high = (float(x) for x in np.quantile(boot, [0.025, 0.975]))
     return {"value": acc, "reason": None, "n": n, "ci_low": low, "ci_high": high,
-            "tie_threshold": float(tie_threshold), "n_human_ties": int((human == TIE).sum())}
+            "tie_threshold": float(tie_threshold), "n_human_ties": int(human_tie.sum())}
 
 
 def _constant(x: np.ndarray) -> bool:
@@ -53,16 +64,23 @@ def _constant(x: np.ndarray) -> bool:
 
 
 def correlation(kind: str, x: np.ndarray, y: np.ndarray, *, min_n: int = 3,
-                names: tuple[str, str] = ("x", "y")) -> dict:
-    """Kendall τ-b (``kind="kendall"``, scipy's default variant) or Spearman ρ, with p-value and n."""
+                names: tuple[str, str] = ("x", "y"), x_sorted: bool = False) -> dict:
+    """Kendall τ-b (``kind="kendall"``, scipy's default variant) or Spearman ρ, with p-value and n.
+
+    ``x_sorted`` says x is already ascending, which lets large samples skip scipy's sorts
+    (:mod:`analysis.correlation`; same statistic and p-value as scipy).
+    """
     n = int(x.size)
     if n < min_n:
         return _none(f"not enough data: {n} item(s), need {min_n}", n, p_value=None)
     for values, name in ((x, names[0]), (y, names[1])):
         if _constant(values):
             return _none(f"not defined: {name} is constant", n, p_value=None)
-    res = stats.kendalltau(x, y) if kind == "kendall" else stats.spearmanr(x, y)
-    value, p = float(res.statistic), float(res.pvalue)
+    if x_sorted:
+        value, p = (kendall_tau_b_sorted if kind == "kendall" else spearman_sorted)(x, y)
+    else:
+        res = stats.kendalltau(x, y) if kind == "kendall" else stats.spearmanr(x, y)
+        value, p = float(res.statistic), float(res.pvalue)
     if not np.isfinite(value):
         return _none("not defined", n, p_value=None)
     return {"value": value, "reason": None, "n": n, "p_value": p if np.isfinite(p) else None}
@@ -81,40 +99,65 @@ def generator_means(pairs: np.ndarray, gen_a: np.ndarray, gen_b: np.ndarray, va:
 
 
 def metric_alignment(labels: dict[str, np.ndarray], va: np.ndarray, vb: np.ndarray, *, tie_threshold: float,
-                     bootstrap_rounds: int, rng: np.random.Generator) -> dict:
+                     bootstrap_rounds: int, rng: np.random.Generator,
+                     orders: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
     """All pair-level alignment numbers for one metric and one question.
 
     ``labels`` is :func:`analysis.aggregation.question_labels`; ``va``/``vb`` are indexed by pair.
+    ``orders`` — argsorts of Δm and |Δm| over all pairs (:func:`metric_orders`) — may be shared
+    by every question of the metric, so no question sorts again.
     """
     pair, label, counts = labels["pair"], labels["label"], labels["counts"]
     delta = va[pair] - vb[pair]
     scored = np.isfinite(delta)
     decided = label >= 0
     use = scored & decided
-    m = counts.sum(axis=1)
+    m = labels["m"]
     pref = (counts[:, A] - counts[:, B]) / np.maximum(m, 1)
     human_decisive = use & (label != TIE)
     multi = m >= 2
     unanimous = use & labels["unanimous"]
     split = use & multi & ~labels["unanimous"]
-    acc_kwargs = {"tie_threshold": tie_threshold, "bootstrap_rounds": bootstrap_rounds, "rng": rng}
+    correct = metric_verdict(delta, tie_threshold) == label
+    human_tie = label == TIE
+
+    def accuracy(subset: np.ndarray) -> dict:
+        return accuracy_from_correct(correct[subset], human_tie[subset], tie_threshold=tie_threshold,
+                                     bootstrap_rounds=bootstrap_rounds, rng=rng)
+
+    order, abs_order = orders if orders is not None else metric_orders(va, vb)
+    n_pairs = va.size
+    # Per-pair values on the full pair index, read back in the metric's sorted order.
+    full_delta = va - vb
+    full_pref = np.zeros(n_pairs)
+    full_pref[pair] = pref
+    full_agreement = np.zeros(n_pairs)
+    full_agreement[pair] = labels["agreement"]
+    by_delta = sorted_subset(order, pair[use], n_pairs)
+    by_abs = sorted_subset(abs_order, pair[scored & multi], n_pairs)
     return {
         "n_pairs": int(pair.size),
         "n_scored": int(scored.sum()),
         "n_missing_score": int((~scored).sum()),
         "n_undecided": int((scored & ~decided).sum()),
-        "pairwise_accuracy": pairwise_accuracy(delta[use], label[use], **acc_kwargs),
-        "pairwise_accuracy_decisive": pairwise_accuracy(delta[human_decisive], label[human_decisive], **acc_kwargs),
-        "kendall_tau_b": correlation("kendall", delta[use], pref[use], min_n=2,
+        "pairwise_accuracy": accuracy(use),
+        "pairwise_accuracy_decisive": accuracy(human_decisive),
+        "kendall_tau_b": correlation("kendall", full_delta[by_delta], full_pref[by_delta], min_n=2, x_sorted=True,
                                      names=("metric difference", "human preference score")),
         "agreement_vs_metric": {
             "spearman_abs_delta_vs_pair_agreement": correlation(
-                "spearman", np.abs(delta[scored & multi]), labels["agreement"][scored & multi],
+                "spearman", np.abs(full_delta[by_abs]), full_agreement[by_abs], x_sorted=True,
                 names=("|metric difference|", "pair agreement")),
-            "accuracy_unanimous": pairwise_accuracy(delta[unanimous], label[unanimous], **acc_kwargs),
-            "accuracy_split": pairwise_accuracy(delta[split], label[split], **acc_kwargs),
+            "accuracy_unanimous": accuracy(unanimous),
+            "accuracy_split": accuracy(split),
         },
     }
+
+
+def metric_orders(va: np.ndarray, vb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stable argsorts of Δm and |Δm| over all pairs (NaN last), computed once per metric."""
+    delta = va - vb
+    return np.argsort(delta, kind="stable"), np.argsort(np.abs(delta), kind="stable")
 
 
 def generator_alignment(means: np.ndarray, generators: list[str], ratings: dict[str, float]) -> dict:

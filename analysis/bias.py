@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from analysis.coding import A, B, TIE, QuestionData
+from analysis.coding import TIE, A, B, QuestionData, label_order
 
 TEST = "exact two-sided binomial test against 0.5 (scipy.stats.binomtest); ties and unknown sides excluded"
 
@@ -48,7 +48,7 @@ def position_bias(q: QuestionData, raters: np.ndarray) -> dict:
            "n_side_unknown": int((~known).sum()), "overall": _row(float(left[use].sum()), float(use.sum()))}
     n_r = np.bincount(q.rater[use], minlength=len(raters))
     k_r = np.bincount(q.rater[use], weights=left[use], minlength=len(raters))
-    rated = np.flatnonzero(n_r)
+    rated = np.array([r for r in label_order(raters) if n_r[r] > 0], dtype=np.int64)
     per_rater = []
     if rated.size:
         p, low, high = binomial_test_half(k_r[rated], n_r[rated])

@@ -20,6 +20,7 @@ REQUIRED_COLUMNS = ("pair_id", "rater", "generator_a", "generator_b", "question"
 
 _ANSWER_INDEX = {"a": A, "tie": TIE, "b": B}
 _MISSING, _INVALID = -1, -2
+CODE = np.int32  # dtype of pair, rater, generator and question codes
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,8 @@ class QuestionData:
     """The judgments of one question as parallel arrays (one entry per rater × pair)."""
 
     question: str
-    pair: np.ndarray  # int64 index into EncodedJudgments.pair_ids
-    rater: np.ndarray  # int64 index into EncodedJudgments.raters
+    pair: np.ndarray  # int32 index into EncodedJudgments.pair_ids
+    rater: np.ndarray  # int32 index into EncodedJudgments.raters
     answer: np.ndarray  # int8 category: 0 = a, 1 = tie, 2 = b
     left_is_a: np.ndarray  # int8: 1 = A was shown left, 0 = B was shown left, -1 = unknown
     gold: np.ndarray  # int8 expected category, -1 = not a gold pair
@@ -66,30 +67,48 @@ class EncodedJudgments:
 
 
 def _empty_block(question: str) -> QuestionData:
-    i64, i8 = np.empty(0, np.int64), np.empty(0, np.int8)
-    return QuestionData(question, i64, i64, i8, i8, i8)
+    codes, i8 = np.empty(0, CODE), np.empty(0, np.int8)
+    return QuestionData(question, codes, codes, i8, i8, i8)
 
 
 def _factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Codes (−1 for missing) and uniques. Dense integer ids skip hashing (much faster)."""
-    if pd.api.types.is_integer_dtype(values.dtype) and not isinstance(values.dtype, pd.api.extensions.ExtensionDtype):
+    """Int32 codes (−1 for missing) and uniques.
+
+    Fast paths skip hashing: a categorical column's own codes (unused categories dropped, in
+    category order) and dense integer ids (in ascending order). Otherwise pandas' factorize, in
+    order of first appearance. (Int32 halves the memory traffic of 64-bit codes.)
+    """
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        categories = np.asarray(dtype.categories, dtype=object)
+        used = np.bincount(codes.astype(np.intp) + 1, minlength=categories.size + 1)[1:] > 0
+        if used.all():
+            return codes.astype(CODE), categories
+        table = np.append(np.where(used, np.cumsum(used) - 1, -1), -1).astype(CODE)
+        return table[codes], categories[used]
+    if pd.api.types.is_integer_dtype(dtype) and not isinstance(dtype, pd.api.extensions.ExtensionDtype):
         v = values.to_numpy()
+        if v.dtype.kind == "u":
+            v = v.astype(np.int64)
         if v.size:
             lo, hi = int(v.min()), int(v.max())
             span = hi - lo + 1
             if span <= max(4 * v.size, 1 << 16):
-                shifted = v.astype(np.int64) - lo
+                shifted = v - lo if lo else v
                 present = np.bincount(shifted, minlength=span) > 0
-                mapping = np.cumsum(present) - 1
+                if present.all():  # already dense: codes are the ids minus the smallest
+                    return shifted.astype(CODE), np.arange(lo, hi + 1)
+                mapping = (np.cumsum(present) - 1).astype(CODE)
                 return mapping[shifted], np.flatnonzero(present) + lo
     codes, uniques = pd.factorize(values, sort=False, use_na_sentinel=True)
-    return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object)
+    return codes.astype(CODE), np.asarray(uniques, dtype=object)
 
 
 def code_answers(values: pd.Series) -> np.ndarray:
     """Answer labels → int8 categories; −1 missing, −2 not one of a/b/tie (case-insensitive)."""
-    codes, uniques = pd.factorize(values, sort=False, use_na_sentinel=True)
-    lookup = [_ANSWER_INDEX.get(str(u).strip().lower(), _INVALID) for u in uniques]
+    codes, uniques = _factorize(values)
+    lookup = [_ANSWER_INDEX.get(str(u).strip().lower(), _INVALID) for u in uniques.tolist()]
     table = np.array([*lookup, _MISSING], dtype=np.int8)  # code −1 picks the last entry
     return table[codes]
 
@@ -104,12 +123,12 @@ def _code_left(judgments: pd.DataFrame) -> np.ndarray:
 
 
 def _generator_codes(judgments: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    ca, ua = pd.factorize(judgments["generator_a"], sort=False)
-    cb, ub = pd.factorize(judgments["generator_b"], sort=False)
-    names = sorted({str(u) for u in ua} | {str(u) for u in ub})
+    ca, ua = _factorize(judgments["generator_a"])
+    cb, ub = _factorize(judgments["generator_b"])
+    names = sorted({str(u) for u in ua.tolist()} | {str(u) for u in ub.tolist()})
     index = {name: i for i, name in enumerate(names)}
-    table_a = np.array([*(index[str(u)] for u in ua), -1], dtype=np.int64)
-    table_b = np.array([*(index[str(u)] for u in ub), -1], dtype=np.int64)
+    table_a = np.array([*(index[str(u)] for u in ua.tolist()), -1], dtype=CODE)
+    table_b = np.array([*(index[str(u)] for u in ub.tolist()), -1], dtype=CODE)
     return table_a[ca], table_b[cb], names
 
 
@@ -122,8 +141,8 @@ def _pair_generators(
     are inconsistent. The fast path writes every row and checks; only when a contradiction
     exists is the first row looked up explicitly.
     """
-    pa = np.full(n_pairs, -1, dtype=np.int64)
-    pb = np.full(n_pairs, -1, dtype=np.int64)
+    pa = np.full(n_pairs, -1, dtype=CODE)
+    pb = np.full(n_pairs, -1, dtype=CODE)
     everything = bool(ok.all())
     p, a, b = (pair, gen_a, gen_b) if everything else (pair[ok], gen_a[ok], gen_b[ok])
     pa[p], pb[p] = a, b
@@ -146,14 +165,15 @@ def encode_judgments(judgments: pd.DataFrame, *, questions: Sequence[str] | None
     generator (``same_generator``), the pair's generators differ from the pair's first row
     (``inconsistent_pair``), or the same rater answered the same pair and question again
     (``duplicate``: the last row wins). ``questions`` selects and orders the questions (absent
-    ones get empty blocks); by default every question, in order of first appearance.
+    ones get empty blocks); by default every question present, in order of first appearance
+    (category order for a categorical column, ascending for integer keys).
     Raises ValueError only when rows exist but a required column does not.
     """
     n_rows = len(judgments)
     dropped = {"missing_field": 0, "invalid_answer": 0, "same_generator": 0, "inconsistent_pair": 0, "duplicate": 0}
     if n_rows == 0:
         keys = [str(q) for q in questions or []]
-        empty_i = np.empty(0, np.int64)
+        empty_i = np.empty(0, CODE)
         return EncodedJudgments(keys, [], np.empty(0, object), np.empty(0, object), empty_i, empty_i, 0,
                                 dropped, {q: _empty_block(q) for q in keys})
     missing = [c for c in REQUIRED_COLUMNS if c not in judgments.columns]
@@ -172,7 +192,7 @@ def encode_judgments(judgments: pd.DataFrame, *, questions: Sequence[str] | None
     present = [str(q) for q in quniques.tolist()]
     keys = [str(q) for q in questions] if questions is not None else list(dict.fromkeys(present))
     key_index = {k: i for i, k in enumerate(keys)}
-    qmap = np.array([*(key_index.get(q, -1) for q in present), -1], dtype=np.int64)
+    qmap = np.array([*(key_index.get(q, -1) for q in present), -1], dtype=np.int16 if len(keys) < 2**15 else CODE)
     qcode = qmap[qraw]  # −1: missing question, or one not asked for
 
     q_missing = qraw < 0
@@ -191,9 +211,12 @@ def encode_judgments(judgments: pd.DataFrame, *, questions: Sequence[str] | None
     dropped["inconsistent_pair"] = int(inconsistent.sum())
     ok &= ~inconsistent
 
-    idx = np.flatnonzero(ok)
-    q_kept = qcode[idx]
-    rows = idx[np.argsort(q_kept, kind="stable")] if len(keys) > 1 else idx
+    everything = bool(ok.all())
+    idx = None if everything else np.flatnonzero(ok)
+    q_kept = qcode if everything else qcode[idx]
+    rows = np.argsort(q_kept, kind="stable") if len(keys) > 1 else np.arange(q_kept.size)  # int16: radix sort
+    if idx is not None:
+        rows = idx[rows]
     bounds = np.concatenate([[0], np.cumsum(np.bincount(q_kept, minlength=len(keys)))])
     n_r = max(int(raters.size), 1)
     key_type = np.int32 if n_pairs * n_r < 2**31 else np.int64  # smaller hash keys are faster
@@ -217,7 +240,35 @@ def encode_judgments(judgments: pd.DataFrame, *, questions: Sequence[str] | None
                             prompt_ids)
 
 
+def label_order(labels: np.ndarray) -> np.ndarray:
+    """Indices that sort labels (numbers numerically, then strings) so outputs do not depend on input order."""
+    def key(i: int) -> tuple:
+        value = labels[i]
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+            return (0, float(value), "")
+        return (1, 0.0, str(value))
+
+    return np.array(sorted(range(len(labels)), key=key), dtype=np.int64)
+
+
 def category_counts(item: np.ndarray, answer: np.ndarray, n_items: int) -> np.ndarray:
     """``counts[i, c]``: how many judgments of item ``i`` chose category ``c`` (int64, n_items × 3)."""
-    flat = np.bincount(item * 3 + answer, minlength=n_items * 3)
+    flat = np.bincount(item.astype(np.int64) * 3 + answer, minlength=n_items * 3)
     return flat.reshape(n_items, 3)
+
+
+@dataclass(frozen=True)
+class PairTable:
+    """Vote counts of one question, computed once and shared by agreement, labels and alignment."""
+
+    full: np.ndarray  # n_pairs × 3 counts (a, tie, b) for every encoded pair; zero rows = not judged
+    pair: np.ndarray  # indices of the judged pairs, ascending
+    counts: np.ndarray  # len(pair) × 3
+    m: np.ndarray  # judgments per judged pair
+
+
+def pair_table(q: QuestionData, n_pairs: int) -> PairTable:
+    full = category_counts(q.pair, q.answer.astype(np.int64), n_pairs)
+    m_full = full[:, 0] + full[:, 1] + full[:, 2]
+    pair = np.flatnonzero(m_full)
+    return PairTable(full, pair, full[pair], m_full[pair])

@@ -34,7 +34,7 @@ def fetv_judgments(path: str | Path, *, question_map: Mapping[str, str] = FETV_Q
     (FETV idx), rater, generator_a, generator_b, question, answer; no left_is_a (the ratings
     were absolute, nothing was shown side by side). Ratings that are missing give no judgment.
     """
-    raw = pd.read_json(_file(path, "human_ratings.jsonl"), lines=True)
+    raw = pd.read_json(_file(path, "human_ratings.jsonl"), lines=True, precise_float=True)
     criteria = list(question_map)
     long = raw.melt(id_vars=["rater", "model", "idx"], value_vars=criteria, var_name="criterion", value_name="score")
     long = long.dropna(subset=["score"])
@@ -55,6 +55,7 @@ def fetv_judgments(path: str | Path, *, question_map: Mapping[str, str] = FETV_Q
 
 def fetv_video_scores(path: str | Path, *, metrics: tuple[str, ...] = FETV_METRICS) -> pd.DataFrame:
     """FETV automatic scores, video form: generator, prompt_id, metric, value (all higher-is-better)."""
-    raw = pd.read_json(_file(path, "auto_scores.jsonl"), lines=True)
+    raw = pd.read_json(_file(path, "auto_scores.jsonl"), lines=True, precise_float=True)
     long = raw.melt(id_vars=["model", "idx"], value_vars=list(metrics), var_name="metric", value_name="value")
-    return long.rename(columns={"model": "generator", "idx": "prompt_id"})[["generator", "prompt_id", "metric", "value"]]
+    long = long.rename(columns={"model": "generator", "idx": "prompt_id"})
+    return long[["generator", "prompt_id", "metric", "value"]]

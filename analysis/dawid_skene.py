@@ -23,7 +23,7 @@ class DawidSkeneResult:
 
 
 def dawid_skene(item: np.ndarray, rater: np.ndarray, label: np.ndarray, *, n_items: int | None = None,
-                n_raters: int | None = None, n_classes: int = 3, max_iter: int = 100, tol: float = 1e-6,
+                n_raters: int | None = None, n_classes: int = 3, max_iter: int = 500, tol: float = 1e-5,
                 smoothing: float = 0.01) -> DawidSkeneResult:
     """EM for the Dawid–Skene model.
 
@@ -39,6 +39,8 @@ def dawid_skene(item: np.ndarray, rater: np.ndarray, label: np.ndarray, *, n_ite
     votes = np.bincount(item * kk + label, minlength=n_items * kk).reshape(n_items, kk).astype(float)
     has_votes = votes.sum(axis=1) > 0
     post = np.where(has_votes[:, None], votes / np.maximum(votes.sum(axis=1, keepdims=True), 1), 1.0 / kk)
+    rater_label = rater * kk + label  # bin of (rater, given label)
+    cell = rater * kk * kk + label  # flat index of conf[rater, 0, label]; + true·kk for other classes
     converged = False
     n_iter = 0
     priors = np.full(kk, 1.0 / kk)
@@ -50,14 +52,14 @@ def dawid_skene(item: np.ndarray, rater: np.ndarray, label: np.ndarray, *, n_ite
         conf = np.full((n_raters, kk, kk), smoothing)
         w = post[item]  # judgments × true class
         for true in range(kk):
-            conf[:, true, :] += np.bincount(rater * kk + label, weights=w[:, true],
+            conf[:, true, :] += np.bincount(rater_label, weights=w[:, true],
                                             minlength=n_raters * kk).reshape(n_raters, kk)
         conf /= conf.sum(axis=2, keepdims=True)
         # E-step: posterior over the true class of every item.
-        log_conf = np.log(conf)
+        log_conf = np.log(conf).ravel()
         log_post = np.tile(np.log(priors), (n_items, 1))
         for true in range(kk):
-            log_post[:, true] += np.bincount(item, weights=log_conf[rater, true, label], minlength=n_items)
+            log_post[:, true] += np.bincount(item, weights=log_conf.take(cell + true * kk), minlength=n_items)
         log_post -= log_post.max(axis=1, keepdims=True)
         new = np.exp(log_post)
         new /= new.sum(axis=1, keepdims=True)

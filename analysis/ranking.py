@@ -24,9 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 from scipy.special import expit
 
-from analysis.coding import A, B, TIE
+from analysis.coding import TIE, A, B
 
 LN10 = float(np.log(10.0))
 SCALE = 400.0
@@ -35,14 +36,15 @@ RIDGE = 1e-2
 MAX_STEP = 1.0  # Newton steps longer than this (in θ, = 400 rating points) are shortened
 
 
-def fit_bradley_terry(wins: np.ndarray, ridge: float | np.ndarray = 0.0, *, max_iter: int = 200,
-                      tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+def fit_bradley_terry(wins: np.ndarray, ridge: float | np.ndarray = 0.0, *, init: np.ndarray | None = None,
+                      max_iter: int = 200, tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
     """Fit θ for one (k × k) or a batch (B × k × k) of win matrices.
 
     ``wins[..., i, j]`` is the (possibly fractional) number of times i beat j. ``ridge`` (scalar
     or per batch entry) adds λ·Σθ²/2 to the negative log-likelihood. Returns θ (centred, base-10
     logistic scale: R = 1000 + 400 θ) and a per-entry converged flag. With ridge 0 the graph must
     be strongly connected for a finite optimum; otherwise the iteration stops at max_iter.
+    ``init`` (k, or B × k) starts the iteration, e.g. bootstrap rounds from the full-data fit.
     """
     w = np.asarray(wins, dtype=float)
     single = w.ndim == 2
@@ -51,6 +53,8 @@ def fit_bradley_terry(wins: np.ndarray, ridge: float | np.ndarray = 0.0, *, max_
     n_batch, k, _ = w.shape
     lam = np.broadcast_to(np.asarray(ridge, dtype=float), (n_batch,)).copy()
     theta = np.zeros((n_batch, k))
+    if init is not None:
+        theta[:] = np.asarray(init, dtype=float) - np.mean(init, axis=-1, keepdims=True)
     converged = np.zeros(n_batch, dtype=bool)
     if k < 2:
         converged[:] = True
@@ -138,15 +142,17 @@ class Outcomes:
         nz = np.flatnonzero(flat)
         return cls([names[g] for g in used], nz // 3 // k, nz // 3 % k, nz % 3, flat[nz])
 
-    def design(self) -> np.ndarray:
-        """K × k² matrix mapping cell counts to the flattened win matrix (tie = ½ win each way)."""
+    def design(self) -> sparse.csr_matrix:
+        """Sparse K × k² matrix mapping cell counts to the flattened win matrix (tie = ½ win each way)."""
         k = len(self.generators)
-        m = np.zeros((self.cell_count.size, k * k))
         rows = np.arange(self.cell_count.size)
-        ij, ji = self.cell_i * k + self.cell_j, self.cell_j * k + self.cell_i
-        m[rows, ij] += np.where(self.cell_outcome == A, 1.0, np.where(self.cell_outcome == TIE, 0.5, 0.0))
-        m[rows, ji] += np.where(self.cell_outcome == B, 1.0, np.where(self.cell_outcome == TIE, 0.5, 0.0))
-        return m
+        to_ij = np.where(self.cell_outcome == A, 1.0, np.where(self.cell_outcome == TIE, 0.5, 0.0))
+        to_ji = np.where(self.cell_outcome == B, 1.0, np.where(self.cell_outcome == TIE, 0.5, 0.0))
+        data = np.concatenate([to_ij, to_ji])
+        cols = np.concatenate([self.cell_i * k + self.cell_j, self.cell_j * k + self.cell_i])
+        keep = data > 0
+        return sparse.csr_matrix((data[keep], (np.concatenate([rows, rows])[keep], cols[keep])),
+                                 shape=(self.cell_count.size, k * k))
 
     def tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """k × k wins[i, j] (i beat j), ties[i, j] (symmetric) and n[i, j] (all comparisons)."""
@@ -204,8 +210,8 @@ def bradley_terry(out: Outcomes, *, bootstrap_rounds: int = 1000, rng: np.random
                 "n": 0, "wins": 0, "ties": 0, "losses": 0, "score": None}
         return {**base, "items": [item], "reason": "only one generator: nothing to compare"}
 
-    design = out.design()
-    w_point = (out.cell_count @ design).reshape(k, k)
+    design_t = out.design().T.tocsr()  # k² × K
+    w_point = (design_t @ out.cell_count.astype(float)).reshape(k, k)
     identified = bool(strongly_connected(w_point)[0])
     comps = components(n_t)
     ridge = 0.0 if identified else RIDGE
@@ -225,15 +231,15 @@ def bradley_terry(out: Outcomes, *, bootstrap_rounds: int = 1000, rng: np.random
     if bootstrap_rounds > 0:
         total = int(out.cell_count.sum())
         probs = out.cell_count / total
-        chunk = chunk or max(1, min(bootstrap_rounds, int(4_000_000 // (k * k + design.shape[0]))))
+        chunk = chunk or max(1, min(bootstrap_rounds, int(4_000_000 // (k * k + out.cell_count.size))))
         boots = []
         for start in range(0, bootstrap_rounds, chunk):
             size = min(chunk, bootstrap_rounds - start)
             draws = rng.multinomial(total, probs, size=size).astype(float)
-            w = (draws @ design).reshape(size, k, k)
+            w = (design_t @ draws.T).T.reshape(size, k, k)
             ok = strongly_connected(w)
             n_ridge += int((~ok).sum())
-            th, _ = fit_bradley_terry(w, np.where(ok, 0.0, RIDGE))
+            th, _ = fit_bradley_terry(w, np.where(ok, 0.0, RIDGE), init=theta)
             boots.append(BASE + SCALE * th)
         boot = np.concatenate(boots)
         low, high = np.quantile(boot, [0.025, 0.975], axis=0)

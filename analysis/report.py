@@ -10,11 +10,11 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 
-from analysis.agreement import agreement_report
 from analysis.aggregation import dawid_skene_summary, label_summary, question_labels
+from analysis.agreement import agreement_report
 from analysis.alignment import generator_alignment, generator_means, metric_alignment
 from analysis.bias import position_bias
-from analysis.coding import ANSWER_LABELS, EncodedJudgments, encode_judgments
+from analysis.coding import ANSWER_LABELS, EncodedJudgments, encode_judgments, pair_table
 from analysis.jsonable import to_jsonable
 from analysis.ranking import Outcomes, bradley_terry, win_rate_report
 from analysis.scores import PairScores, align_scores
@@ -63,12 +63,13 @@ def _question_report(enc: EncodedJudgments, key: str, scores: PairScores | None,
                      bootstrap_rounds: int, seed: int, tie_threshold: float | Mapping[str, float],
                      dawid_skene: bool, timer: _Timer) -> dict:
     q = enc.question(key)
-    raters_used = np.unique(q.rater)
+    with timer("labels"):
+        table = pair_table(q, enc.n_pairs)
     answers = np.bincount(q.answer, minlength=3)
     report: dict = {
         "n_judgments": q.n,
-        "n_pairs": int(np.unique(q.pair).size),
-        "n_raters": int(raters_used.size),
+        "n_pairs": int(table.pair.size),
+        "n_raters": int(np.count_nonzero(np.bincount(q.rater, minlength=len(enc.raters)))),
         "answers": {name: int(answers[i]) for i, name in enumerate(ANSWER_LABELS)},
         "reason": None if q.n else "not enough data: no judgments for this question",
     }
@@ -78,9 +79,9 @@ def _question_report(enc: EncodedJudgments, key: str, scores: PairScores | None,
         report["win_rates"] = win_rate_report(outcomes)
         report["ranking"] = bradley_terry(outcomes, bootstrap_rounds=bootstrap_rounds, rng=_rng(seed, key))
     with timer("agreement"):
-        report["agreement"] = agreement_report(q, enc.n_pairs, enc.raters)
+        report["agreement"] = agreement_report(q, table, enc.raters)
     with timer("labels"):
-        labels = question_labels(q, enc.n_pairs)
+        labels = question_labels(table)
         report["labels"] = label_summary(labels)
     if dawid_skene:
         with timer("dawid-skene"):
@@ -105,7 +106,8 @@ def _alignment(enc: EncodedJudgments, key: str, labels: dict[str, np.ndarray], r
     for name in scores.metrics:
         va, vb = scores.value_a[name], scores.value_b[name]
         result = metric_alignment(labels, va, vb, tie_threshold=_threshold(tie_threshold, name),
-                                  bootstrap_rounds=bootstrap_rounds, rng=_rng(seed, key, name))
+                                  bootstrap_rounds=bootstrap_rounds, rng=_rng(seed, key, name),
+                                  orders=scores.orders(name))
         means = generator_means(labels["pair"], enc.pair_generator_a, enc.pair_generator_b, va, vb,
                                 len(enc.generators))
         result["generator_spearman"] = generator_alignment(means, enc.generators, ratings)
@@ -123,13 +125,19 @@ def analyze(judgments: pd.DataFrame, scores: pd.DataFrame | None = None, *, ques
 
     See :mod:`analysis` for the input columns and the output keys. ``questions`` selects and
     orders the questions (default: all, in order of first appearance). ``tie_threshold`` is
-    the metric tie band t (one value, or per metric name). Deterministic for a given ``seed``.
-    ``profile``, if given, receives ``{stage: {"seconds", "peak_rss_mb"}}`` (for benchmarks). Never returns NaN: a
-    number that cannot be computed is None next to a ``reason``.
+    the metric tie band t (one value, or per metric name). Deterministic for a given ``seed``;
+    each question (and metric) draws from its own stream, so its numbers do not depend on which
+    other questions are analysed. ``profile``, if given, receives
+    ``{stage: {"seconds", "peak_rss_mb"}}`` (for benchmarks). Never returns NaN: a number that
+    cannot be computed is None next to a ``reason``. Raises ValueError for bad arguments or
+    judgments without the required columns.
     """
+    if bootstrap_rounds < 0:
+        raise ValueError("bootstrap_rounds must be >= 0")
     timer = _Timer(profile)
     with timer("encode"):
         enc = encode_judgments(judgments, questions=questions)
+    with timer("align scores"):
         pair_scores, scores_reason = align_scores(scores, enc)
     per_question = {
         key: _question_report(enc, key, pair_scores, scores_reason, bootstrap_rounds=bootstrap_rounds, seed=seed,

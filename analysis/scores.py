@@ -15,11 +15,12 @@ metric prefers A". Missing values are NaN and are skipped per statistic, never i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from analysis.alignment import metric_orders
 from analysis.coding import EncodedJudgments
 
 PAIR_COLUMNS = ("pair_id", "metric", "value_a", "value_b")
@@ -34,6 +35,13 @@ class PairScores:
     value_a: dict[str, np.ndarray]
     value_b: dict[str, np.ndarray]
     higher_is_better: dict[str, bool]
+    _orders: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False, compare=False)
+
+    def orders(self, metric: str) -> tuple[np.ndarray, np.ndarray]:
+        """Argsorts of Δm and |Δm| over all pairs, computed on first use and shared by all questions."""
+        if metric not in self._orders:
+            self._orders[metric] = metric_orders(self.value_a[metric], self.value_b[metric])
+        return self._orders[metric]
 
 
 def _direction(scores: pd.DataFrame, metrics: list[str]) -> dict[str, bool]:
@@ -103,7 +111,8 @@ def pair_scores_from_videos(pairs: pd.DataFrame, video_scores: pd.DataFrame) -> 
     p = pairs.drop_duplicates("pair_id")[["pair_id", "prompt_id", "generator_a", "generator_b"]].copy()
     p["_prompt"] = p["prompt_id"].astype(str)
     v = video_scores.assign(_prompt=video_scores["prompt_id"].astype(str),
-                            generator=video_scores["generator"].astype(str))[["_prompt", "generator", "metric", "value"]]
+                            generator=video_scores["generator"].astype(str))
+    v = v[["_prompt", "generator", "metric", "value"]]
     metrics = pd.DataFrame({"metric": pd.unique(v["metric"])})
     grid = p.merge(metrics, how="cross")
     grid["generator_a"] = grid["generator_a"].astype(str)

@@ -134,6 +134,8 @@ def main() -> None:
     stages = [{"stage": "generate synthetic data (not counted)", "seconds": gen_seconds, "peak_rss_mb": gen_rss}]
     stages += [{"stage": name, **vals} for name, vals in profile.items()]
     stages.append({"stage": "analyze() total", "seconds": total, "peak_rss_mb": rss})
+    stages = [{"stage": s["stage"], "seconds": round(float(s["seconds"] or 0), 3),
+               "peak_rss_mb": round(float(s["peak_rss_mb"] or 0), 1)} for s in stages]
     print(f"{'stage':<40} {'seconds':>8} {'peak RSS MB':>12}")
     for s in stages:
         print(f"{s['stage']:<40} {s['seconds']:>8.2f} {s['peak_rss_mb'] or 0:>12.0f}")
@@ -149,7 +151,8 @@ def main() -> None:
         "interpretation": "1 judgment = 1 rater x 1 pair answering all 6 questions",
         "n_pairs": args.pairs, "overlap": 3, "n_judgments": n_judgments, "n_answer_rows": len(judgments),
         "n_generators": 20, "n_raters": 500, "n_questions": len(QUESTIONS), "n_metrics": 3,
-        "bootstrap_rounds": args.rounds, "stages": stages, "analyze_seconds": total, "peak_rss_mb": rss,
+        "bootstrap_rounds": args.rounds, "stages": stages, "analyze_seconds": round(total, 3),
+        "peak_rss_mb": round(rss, 1),
         "target": {"seconds": 10, "peak_rss_mb": 2048}, "passed": total < 10 and rss < 2048,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "numpy": np.__version__, "pandas": pd.__version__},

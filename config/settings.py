@@ -157,6 +157,16 @@ CLIP_PRETRAINED = env.str("CLIP_PRETRAINED", default="openai")
 CLIP_CHECKPOINT = env.str("CLIP_CHECKPOINT", default="")
 RAFT_WEIGHTS = env.str("RAFT_WEIGHTS", default="")
 METRICS_DEVICE = env.str("METRICS_DEVICE", default="")  # "" = cuda when present, else cpu
+CLIP_ALLOW_DOWNLOAD = env.bool("CLIP_ALLOW_DOWNLOAD", default=False)  # fetch a pretrained tag at run time
+CLIP_CACHE_DIR = env.str("CLIP_CACHE_DIR", default="") or None
+CLIP_RETRY_LOAD_SECONDS = env.int("CLIP_RETRY_LOAD_SECONDS", default=300)
+METRICS_ENQUEUE_ON_READY = env.bool("METRICS_ENQUEUE_ON_READY", default=True)
+METRICS_BATCH_SIZE = env.int("METRICS_BATCH_SIZE", default=8)
+METRICS_CLIP_BATCH_FRAMES = env.int("METRICS_CLIP_BATCH_FRAMES", default=64)
+METRICS_DECODE_WORKERS = env.int("METRICS_DECODE_WORKERS", default=0)  # 0 = one per core
+METRICS_TASK_SOFT_TIME_LIMIT = env.int("METRICS_TASK_SOFT_TIME_LIMIT", default=1800)
+METRICS_TASK_TIME_LIMIT = env.int("METRICS_TASK_TIME_LIMIT", default=1920)
+METRICS_TASK_MAX_RETRIES = env.int("METRICS_TASK_MAX_RETRIES", default=5)
 
 # --- REST framework -----------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -148,14 +148,17 @@ def _load(cfg: ClipConfig, device: str) -> ClipBackend:
     setting = "CLIP_CHECKPOINT" if cfg.checkpoint else "CLIP_PRETRAINED"
     if cfg.checkpoint:
         if not Path(cfg.checkpoint).is_file():
-            raise _not_configured("CLIP_CHECKPOINT", f"CLIP_CHECKPOINT={cfg.checkpoint!r} does not exist or is not a file")
+            raise _not_configured(
+                "CLIP_CHECKPOINT", f"CLIP_CHECKPOINT={cfg.checkpoint!r} does not exist or is not a file"
+            )
         pretrained: str | None = cfg.checkpoint
     elif cfg.pretrained:
         if not tag_cfg:
             tags = open_clip.list_pretrained_tags_by_model(cfg.model)
             raise _not_configured(
                 "CLIP_PRETRAINED",
-                f"CLIP_PRETRAINED={cfg.pretrained!r} is not an open_clip tag of CLIP_MODEL={cfg.model!r} (tags: {tags})",
+                f"CLIP_PRETRAINED={cfg.pretrained!r} is not an open_clip tag of CLIP_MODEL={cfg.model!r} "
+                f"(its tags: {tags})",
             )
         pretrained = cfg.pretrained if cfg.allow_download else _cached_checkpoint(tag_cfg, cfg.cache_dir)
         if pretrained is None:
@@ -173,12 +176,20 @@ def _load(cfg: ClipConfig, device: str) -> ClipBackend:
             "neither CLIP_CHECKPOINT nor CLIP_PRETRAINED is set (random weights are allowed only in tests, "
             "with CLIP_ALLOW_RANDOM_WEIGHTS)",
         )
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise _not_configured(
+            "METRICS_DEVICE", f"METRICS_DEVICE (or --device) is {device!r} but CUDA is not available on this worker"
+        )
     precision = "fp16" if device.startswith("cuda") else "fp32"
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)  # a random-weight (test) model is the same in every process
             model, _, preprocess = open_clip.create_model_and_transforms(
-                cfg.model, pretrained=pretrained, precision=precision, device=device, cache_dir=cfg.cache_dir,
+                cfg.model,
+                pretrained=pretrained,
+                precision=precision,
+                device=device,
+                cache_dir=cfg.cache_dir,
                 **_tag_kwargs(tag_cfg),
             )
         tokenizer = open_clip.get_tokenizer(cfg.model, cache_dir=cfg.cache_dir)

@@ -53,17 +53,18 @@ def clip_identity() -> str:
     return clip_config().identity
 
 
-def clip_static_problem() -> str:
-    """Why the CLIP metrics cannot work, as far as settings alone tell ('' when they may).
-    Whether a pretrained tag is in a worker's cache only the worker knows (it reports it)."""
+def clip_static_problem() -> tuple[str, str]:
+    """(setting, message) saying why the CLIP metrics cannot work, as far as settings alone
+    tell; ("", "") when they may. Whether a pretrained tag is in a worker's cache only the
+    worker knows (it reports it in MetricBackendStatus)."""
     cfg = clip_config()
     if cfg.checkpoint:
         if not Path(cfg.checkpoint).is_file():
-            return f"CLIP_CHECKPOINT={cfg.checkpoint!r} does not exist or is not a file"
-        return ""
+            return "CLIP_CHECKPOINT", f"CLIP_CHECKPOINT={cfg.checkpoint!r} does not exist or is not a file"
+        return "", ""
     if not cfg.pretrained and not cfg.allow_random:
-        return (
+        return "CLIP_PRETRAINED", (
             "neither CLIP_CHECKPOINT nor CLIP_PRETRAINED is set (random weights are allowed only in "
             "tests, with CLIP_ALLOW_RANDOM_WEIGHTS)"
         )
-    return ""
+    return "", ""

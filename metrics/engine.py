@@ -26,6 +26,7 @@ from typing import Any
 from billiard.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
+from metrics.backends import backend_static_problem
 from metrics.errors import BackendNotConfigured, PermanentMetricError
 from metrics.flow import FARNEBACK, RAFT_ITERATIONS, ensure_flow_backend, flow_backend_name
 from metrics.inputs import InputContext, VideoJob
@@ -100,6 +101,12 @@ class Engine:
     def _prepare_backends(self, metrics: Iterable[Metric]) -> None:
         metrics = list(metrics)
         for name in {m.model_provider for m in metrics} - {None} - set(self.providers) - set(self.problems):
+            setting, problem = backend_static_problem(name)
+            if problem:  # known from the settings alone: do not even import the model's libraries
+                self.problems[name] = BackendNotConfigured(
+                    name, setting, f"{problem}; the {name.upper()} metrics are not configured"
+                )
+                continue
             provider = PROVIDERS[name]()
             try:
                 self.backends[name] = provider.ensure_ready(self.device)
@@ -195,9 +202,7 @@ class Engine:
             yield self._result(partial)
 
     def _result(self, partial: _Partial) -> VideoResult:
-        not_configured = {
-            m.name: str(self._problem(m)) for m in partial.job.metrics if self._problem(m) is not None
-        }
+        not_configured = {m.name: str(self._problem(m)) for m in partial.job.metrics if self._problem(m) is not None}
         return VideoResult(partial.job.key, partial.scores, not_configured, time.perf_counter() - partial.started)
 
     def run(self, jobs: Iterable[VideoJob]) -> Iterator[VideoResult]:

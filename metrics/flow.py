@@ -70,7 +70,9 @@ def _raft_model(device: str | None) -> tuple[Any, str]:
             return _raft[key], dev
         if not path.is_file():
             raise BackendNotConfigured(
-                "flow", "RAFT_WEIGHTS", f"RAFT_WEIGHTS={str(path)!r} is not a readable file; flow metrics are not configured"
+                "flow",
+                "RAFT_WEIGHTS",
+                f"RAFT_WEIGHTS={str(path)!r} is not a readable file; flow metrics are not configured",
             )
         import torch
         from torchvision.models.optical_flow import raft_large, raft_small
@@ -78,7 +80,9 @@ def _raft_model(device: str | None) -> tuple[Any, str]:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise BackendNotConfigured("flow", "RAFT_WEIGHTS", f"RAFT_WEIGHTS={str(path)!r} cannot be read: {exc}") from exc
+            raise BackendNotConfigured(
+                "flow", "RAFT_WEIGHTS", f"RAFT_WEIGHTS={str(path)!r} cannot be read: {exc}"
+            ) from exc
         for build in (raft_large, raft_small):
             model = build(weights=None, progress=False)
             try:
@@ -88,7 +92,9 @@ def _raft_model(device: str | None) -> tuple[Any, str]:
                 continue
         else:
             raise BackendNotConfigured(
-                "flow", "RAFT_WEIGHTS", f"RAFT_WEIGHTS={str(path)!r} is neither a raft_large nor a raft_small state dict"
+                "flow",
+                "RAFT_WEIGHTS",
+                f"RAFT_WEIGHTS={str(path)!r} is neither a raft_large nor a raft_small state dict",
             )
         model = model.eval().to(dev)
         _raft[key] = model
@@ -101,7 +107,8 @@ def _raft_flows(frames: np.ndarray, pairs: Sequence[tuple[int, int]], device: st
 
     model, dev = _raft_model(device)
     h, w = frames.shape[1:3]
-    h8, w8 = max(8, (h + 7) // 8 * 8), max(8, (w + 7) // 8 * 8)  # RAFT needs sizes divisible by 8
+    # RAFT needs sizes divisible by 8, and at least 128 px for its correlation pyramid
+    h8, w8 = max(128, (h + 7) // 8 * 8), max(128, (w + 7) // 8 * 8)
     out = np.empty((len(pairs), h, w, 2), dtype=np.float32)
     with torch.inference_mode(), _raft_lock:
         for start in range(0, len(pairs), 8):

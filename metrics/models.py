@@ -36,7 +36,9 @@ class MetricScore(models.Model):
     class Meta:
         ordering = ["video", "metric", "version"]
         constraints = [
-            models.UniqueConstraint(fields=["video", "metric", "version"], name="metricscore_unique_video_metric_version"),
+            models.UniqueConstraint(
+                fields=["video", "metric", "version"], name="metricscore_unique_video_metric_version"
+            ),
             models.CheckConstraint(condition=Q(status__in=["ok", "failed"]), name="metricscore_status_valid"),
             models.CheckConstraint(condition=Q(source__in=["computed", "external"]), name="metricscore_source_valid"),
             models.CheckConstraint(
@@ -48,7 +50,9 @@ class MetricScore(models.Model):
         indexes = [models.Index(fields=["metric", "version", "status"], name="metricscore_metric_version")]
 
     def __str__(self) -> str:
-        return f"{self.metric}@{self.version} of video {self.video_id}: {self.value if self.status == 'ok' else 'failed'}"
+        return (
+            f"{self.metric}@{self.version} of video {self.video_id}: {self.value if self.status == 'ok' else 'failed'}"
+        )
 
 
 class MetricBackendStatus(models.Model):

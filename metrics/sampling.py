@@ -127,7 +127,9 @@ def probe_video(path: Path) -> VideoInfo:
     try:
         probe = ffmpeg.probe(str(path), select_streams="v:0")
     except ffmpeg.Error as exc:
-        raise VideoDecodeError(f"undecodable video: {_short_error(exc.stderr.decode(errors='replace'), path)}") from None
+        raise VideoDecodeError(
+            f"undecodable video: {_short_error(exc.stderr.decode(errors='replace'), path)}"
+        ) from None
     streams = [s for s in probe.get("streams", []) if s.get("codec_type") == "video"]
     if not streams:
         raise VideoDecodeError("undecodable video: no video stream")

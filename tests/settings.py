@@ -26,6 +26,8 @@ from config.settings import DATABASES, VAR_DIR  # noqa: E402
 TASKS_IN_PROCESS = True
 TASKS_IN_PROCESS_MODE = "eager"
 CELERY_BROKER_URL = ""
+# Metrics run where a test asks for them, not whenever any test makes a video ready.
+METRICS_ENQUEUE_ON_READY = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = VAR_DIR / "test-media"
 IMPORT_ROOTS = [VAR_DIR / "test-imports"]

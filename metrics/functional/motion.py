@@ -109,4 +109,3 @@ def warping_error(
         diff = np.mean((_warp(dst, fwd) - src) ** 2, axis=-1)
         errors.append(float(diff[visible].mean() if visible.any() else diff.mean()))
     return float(np.mean(errors))
-

@@ -13,7 +13,5 @@ def temporal_flickering(frames: np.ndarray, pairs: Sequence[tuple[int, int]]) ->
     if not pairs:
         raise ValueError("needs at least one pair of consecutive frames")
     f = np.asarray(frames)
-    scores = [
-        (255.0 - float(np.mean(np.abs(f[a].astype(np.int16) - f[b].astype(np.int16))))) / 255.0 for a, b in pairs
-    ]
+    scores = [(255.0 - float(np.mean(np.abs(f[a].astype(np.int16) - f[b].astype(np.int16))))) / 255.0 for a, b in pairs]
     return float(np.mean(scores))
