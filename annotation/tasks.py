@@ -22,3 +22,8 @@ from annotation.services.videos import TransientMediaError, video_process
 def video_process_task(self, video_id: int) -> str | None:
     video = video_process(video_id=video_id)
     return video.status if video is not None else None
+
+
+# Tasks defined in their own modules, imported here so that every worker registers them.
+from annotation import tasks_dashboard  # noqa: E402,F401
+from annotation import tasks_exports  # noqa: E402,F401

@@ -16,4 +16,5 @@ urlpatterns = [
     path("media/v/<uuid:public_id>.mp4", views_media.video_file, name="media-video"),
     path("media/p/<uuid:public_id>.jpg", views_media.poster_file, name="media-poster"),
     path("", include("frontend.urls_rater")),
+    path("", include("frontend.urls_dashboard")),
 ]

@@ -81,6 +81,10 @@ def judgments_import(
             (ImportRowError(job=job, row=e.row, field=e.field, message=e.message[:2000]) for e in errors.items),
             batch_size=_BATCH,
         )
+        if created:
+            from annotation.services.dashboard import dashboard_invalidate  # noqa: PLC0415
+
+            dashboard_invalidate(project_id=project.pk)
         job.total_rows, job.created_rows, job.unchanged_rows = total, created, unchanged
         job.error_rows = len(errors.rows)
         job.status, job.finished_at = ImportJob.STATUS_DONE, timezone.now()

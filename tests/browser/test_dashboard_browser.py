@@ -1,0 +1,77 @@
+"""The manager dashboard in real headless Chromium: tables and inline-SVG plots render."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from django.core.cache import cache
+
+from annotation.models import Video
+from annotation.services.judgment_imports import judgments_import
+from metrics.models import MetricScore
+from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.frontend.test_dashboard import STRENGTH, fetv_like_csv
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def dashboard_project():
+    cache.clear()
+    project = ProjectFactory(name="Dash <script>alert(1)</script>")
+    MembershipFactory(project=project, role="manager", user=UserFactory(username="dashboss"))
+    job = judgments_import(project=project, file_obj=io.BytesIO(fetv_like_csv()), file_name="j.csv", placeholders=True)
+    assert job.status == "done", job.error
+    rng = np.random.default_rng(1)
+    MetricScore.objects.bulk_create(
+        MetricScore(
+            video=v,
+            metric="clip_score",
+            version="ext",
+            source=MetricScore.SOURCE_EXTERNAL,
+            value=float(STRENGTH[v.generator.name] + rng.normal() * 0.3),
+        )
+        for v in Video.objects.filter(project=project).select_related("generator")
+    )
+    return project
+
+
+def test_dashboard_renders_tables_and_plots(browser_page, browser_login, dashboard_project):
+    page = browser_page
+    browser_login(page, "dashboss", "pw")
+    page.goto(f"/projects/{dashboard_project.pk}/dashboard/?question=final_verdict")
+    page.wait_for_selector("body[data-dashboard-ready='1']")
+
+    rows = page.locator("#ranking-table tbody tr")
+    assert rows.count() == 4
+    first = rows.nth(0).locator("td")
+    assert first.nth(0).text_content() == "1"
+    assert "[" in first.nth(3).text_content()
+
+    for plot in ("#rating-plot", "#winrate-plot", "#scatter-plot"):
+        svg = page.locator(f"{plot} svg")
+        assert svg.count() == 1, plot
+        labels = " ".join(svg.locator("text.label").all_text_contents())
+        assert "n = " in labels, plot
+    assert page.locator("#rating-plot svg line.errbar").count() >= 4 * 3
+    assert page.locator("#winrate-plot svg rect.heat").count() == 16
+    assert page.locator("#scatter-plot svg circle.dot").count() > 0
+
+    agreement = page.locator("#agreement-table").text_content()
+    assert "Krippendorff α (nominal)" in agreement and "Krippendorff α (ordinal)" in agreement
+    assert "Fleiss κ" in agreement
+    assert page.locator("#alignment-table tbody tr").count() == 1
+    assert page.locator("#rater-table tbody tr").count() == 3
+    assert "NaN" not in page.locator("main").text_content()
+    # The project name is escaped, not executed.
+    assert "<script>" in page.locator("h1").text_content()
+
+    # Switching question re-renders in place; a question without answers shows "—" with a reason.
+    page.select_option("#question-select", "text_match")
+    assert page.locator("#ranking-table tbody").text_content().startswith("No ranking")
+    dash = page.locator("#agreement-table td.missing").first
+    assert dash.text_content() == "—"
+    assert dash.get_attribute("title")
+    assert page.js_errors == []
