@@ -14,6 +14,11 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+# The assignment engine's order among equally full pairs: (id * MULTIPLIER) % MODULUS, a
+# Knuth multiplicative hash (a fixed permutation of ids, unrelated to import order).
+PAIR_SHUFFLE_MULTIPLIER = 2654435761
+PAIR_SHUFFLE_MODULUS = 4294967296
+
 ANSWER_A = "a"
 ANSWER_B = "b"
 ANSWER_TIE = "tie"
@@ -274,6 +279,10 @@ class Pair(models.Model):
     )
     # Kept by the judgment service: how many judgments the pair has (for the assignment engine).
     judgment_count = models.PositiveIntegerField(default=0)
+    # Kept by the assignment services: leases that hold one of the pair's overlap slots (their
+    # assignments have holds_slot=True). On the pair row itself so that the engine's capacity
+    # check (judgment_count + lease_count < overlap) is re-checked under the row lock.
+    lease_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -284,6 +293,15 @@ class Pair(models.Model):
         ]
         indexes = [
             models.Index(fields=["project", "judgment_count"], name="pair_project_count"),
+            # The assignment engine's scan: fullest open pairs first, then a fixed pseudo-random
+            # order (a multiplicative hash of the id), so that one index range scan with LIMIT
+            # answers "closest to completion, random among equals" at any number of pairs.
+            models.Index(
+                F("project"),
+                (F("judgment_count") + F("lease_count")).desc(),
+                (F("id") * PAIR_SHUFFLE_MULTIPLIER) % PAIR_SHUFFLE_MODULUS,
+                name="pair_assignment_order",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -316,6 +334,9 @@ class Assignment(models.Model):
     skip_reason = models.CharField(max_length=32, choices=SKIP_REASONS, blank=True)
     skip_note = models.TextField(blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # True while this lease occupies one of the pair's overlap slots (counted in
+    # Pair.lease_count): from leasing until it is judged, skipped or reclaimed after expiry.
+    holds_slot = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["id"]
@@ -327,10 +348,21 @@ class Assignment(models.Model):
             models.CheckConstraint(
                 condition=~Q(status="skipped") | ~Q(skip_reason=""), name="assignment_skip_has_reason"
             ),
+            models.CheckConstraint(
+                condition=Q(holds_slot=False) | Q(status="active"), name="assignment_slot_only_active"
+            ),
+            # A rater holds at most one lease per project (two tabs cannot take two pairs).
+            models.UniqueConstraint(
+                fields=["rater", "project"], condition=Q(holds_slot=True), name="assignment_one_lease_per_rater"
+            ),
         ]
         indexes = [
             models.Index(fields=["pair", "status", "expires_at"], name="assignment_pair_active"),
             models.Index(fields=["rater", "project", "status"], name="assignment_rater_status"),
+            # Finding expired leases to reclaim: tiny, only live leases are in it.
+            models.Index(
+                fields=["project", "expires_at"], condition=Q(holds_slot=True), name="assignment_lease_expiry"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -371,3 +403,53 @@ class Judgment(models.Model):
 
     def __str__(self) -> str:
         return f"judgment {self.pk} (pair {self.pair_id}, rater {self.rater_id})"
+
+
+class ExportJob(models.Model):
+    """An export too large to stream in one request: written to a file by a task, then downloaded.
+
+    ``options`` holds the validated export options (see ``annotation.exports.spec``); the file
+    lives under ``settings.EXPORT_ROOT`` (never served as media: only the download endpoint,
+    which checks the project role, reads it).
+    """
+
+    STATUS_PENDING = "pending"
+    STATUS_RUNNING = "running"
+    STATUS_DONE = "done"
+    STATUS_FAILED = "failed"
+    STATUS_CHOICES = [
+        (STATUS_PENDING, "Pending"),
+        (STATUS_RUNNING, "Running"),
+        (STATUS_DONE, "Done"),
+        (STATUS_FAILED, "Failed"),
+    ]
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="export_jobs")
+    kind = models.CharField(max_length=16)
+    format = models.CharField(max_length=16)
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default=STATUS_PENDING)
+    error = models.TextField(blank=True)
+    rows_expected = models.PositiveIntegerField(default=0, help_text="Judgments read (for progress).")
+    rows_read = models.PositiveIntegerField(default=0)
+    rows_written = models.PositiveIntegerField(default=0)
+    file_name = models.CharField(max_length=300, blank=True)
+    file_path = models.CharField(max_length=500, blank=True, help_text="Relative to EXPORT_ROOT.")
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "running", "done", "failed"]), name="exportjob_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} export #{self.pk} ({self.format}, {self.status})"

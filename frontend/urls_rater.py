@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from frontend import views_rater
+
+urlpatterns = [
+    path("projects/<int:pk>/rate/", views_rater.rate, name="rate"),
+]

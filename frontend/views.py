@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from annotation.models import ImportJob, Membership, Project
+from annotation.selectors.assignments import project_raters, skip_counts, skips_recent
 from annotation.selectors.imports import import_report, project_overview
 from annotation.selectors.projects import project_role, projects_for_user
 from annotation.services.pairs import pairs_generate
@@ -48,6 +49,10 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "jobs": jobs,
             "metric_status": metric_status,
             "questions": project.questions.all(),
+            # Raters section: who judges, their counts, and the latest skips with reasons.
+            "raters": project_raters(project=project),
+            "skips": skips_recent(project=project, limit=20),
+            "skip_counts": skip_counts(project=project),
         },
     )
 

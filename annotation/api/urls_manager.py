@@ -1,3 +1,40 @@
-"""Project-manager and training-pipeline endpoints (issue 6)."""
+"""Project-manager and training-pipeline endpoints (issue 6). See annotation.api.manager."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from annotation.api.manager import (
+    analysis,
+    catalog,
+    exports,
+    judgments,
+    labels,
+    projects,
+    schema_imports,  # noqa: F401 - registers OpenAPI extensions
+    scores,
+)
+
+P = "projects/<int:project_id>/"
+
+urlpatterns = [
+    path("projects/", projects.ProjectListCreateApi.as_view(), name="api-projects"),
+    path(P, projects.ProjectDetailApi.as_view(), name="api-project"),
+    path(P + "generators/", catalog.GeneratorListApi.as_view(), name="api-generators"),
+    path(P + "prompts/", catalog.PromptListApi.as_view(), name="api-prompts"),
+    path(P + "videos/", catalog.VideoListApi.as_view(), name="api-videos"),
+    path(P + "pairs/", catalog.PairListApi.as_view(), name="api-pairs"),
+    path("pairs/<int:pair_id>/", catalog.PairDetailApi.as_view(), name="api-pair"),
+    path(P + "judgments/", judgments.JudgmentListApi.as_view(), name="api-judgments"),
+    path(P + "judgments/import/", judgments.JudgmentImportApi.as_view(), name="api-judgments-import"),
+    path(P + "labels/", labels.LabelListApi.as_view(), name="api-labels"),
+    path(P + "analysis/", analysis.AnalysisApi.as_view(), name="api-analysis"),
+    path(P + "scores/", scores.ScoreListApi.as_view(), name="api-scores"),
+    path(P + "scores/import/", scores.ScoreImportApi.as_view(), name="api-scores-import"),
+    path(P + "exports/", exports.ExportApi.as_view(), name="api-exports"),
+    path(P + "exports/jobs/", exports.ExportJobListApi.as_view(), name="api-export-jobs"),
+    path(P + "exports/jobs/<int:job_id>/", exports.ExportJobDetailApi.as_view(), name="api-export-job"),
+    path(
+        P + "exports/jobs/<int:job_id>/download/",
+        exports.ExportJobDownloadApi.as_view(),
+        name="api-export-job-download",
+    ),
+]

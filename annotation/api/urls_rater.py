@@ -1,3 +1,16 @@
-"""Rater endpoints (assignments, judgments, skips)."""
+"""Rater endpoints (assignments, judgments, skips) and the managers' raters endpoint."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from annotation.api import rater, raters
+
+urlpatterns = [
+    path(
+        "projects/<int:project_id>/assignments/next/",
+        rater.AssignmentNextApi.as_view(),
+        name="api-assignment-next",
+    ),
+    path("assignments/<int:assignment_id>/judgment/", rater.JudgmentSubmitApi.as_view(), name="api-judgment-submit"),
+    path("assignments/<int:assignment_id>/skip/", rater.AssignmentSkipApi.as_view(), name="api-assignment-skip"),
+    path("projects/<int:project_id>/raters/", raters.ProjectRatersApi.as_view(), name="api-project-raters"),
+]

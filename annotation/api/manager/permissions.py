@@ -1,0 +1,39 @@
+"""Who may use the manager API beyond one project's URL (see the package docstring)."""
+
+from __future__ import annotations
+
+from rest_framework.permissions import BasePermission
+
+from annotation.models import Membership, Pair
+from annotation.selectors.projects import project_role
+
+
+def user_may_create_projects(user) -> bool:  # noqa: ANN001 - any user model
+    """Staff users, superusers and users who already manage a project."""
+    if not user or not user.is_authenticated:
+        return False
+    if user.is_staff or user.is_superuser:
+        return True
+    return Membership.objects.filter(user=user, role=Membership.ROLE_MANAGER).exists()
+
+
+class IsProjectCreator(BasePermission):
+    message = "Only staff users and project managers may list or create projects."
+
+    def has_permission(self, request, view) -> bool:
+        return user_may_create_projects(request.user)
+
+
+class IsPairManager(BasePermission):
+    """A manager of the pair's project (URL kwarg ``pair_id``); 403 for an unknown pair too."""
+
+    message = "Only a manager of this pair's project may do this."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if not user or not user.is_authenticated:
+            return False
+        project_id = Pair.objects.filter(pk=view.kwargs.get("pair_id")).values_list("project_id", flat=True).first()
+        if project_id is None:
+            return bool(user.is_superuser)  # a superuser gets the view's 404
+        return project_role(project_id=project_id, user=user) == Membership.ROLE_MANAGER

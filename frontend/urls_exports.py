@@ -1,0 +1,9 @@
+"""Exports page URL; included by frontend.urls inside the ``frontend`` namespace."""
+
+from django.urls import path
+
+from frontend import views_exports
+
+urlpatterns = [
+    path("projects/<int:pk>/exports/", views_exports.project_exports, name="project-exports"),
+]
