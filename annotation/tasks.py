@@ -25,7 +25,4 @@ def video_process_task(self, video_id: int) -> str | None:
 
 
 # Tasks defined in their own modules, imported here so that every worker registers them.
-from annotation import (
-    tasks_dashboard,  # noqa: E402,F401
-    tasks_exports,  # noqa: E402,F401
-)
+from annotation import tasks_dashboard, tasks_exports  # noqa: E402,F401
