@@ -240,17 +240,28 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def cpu_snapshot(server_pid: int) -> dict[str, float]:
+def _postgres_pids(db: str) -> list[int]:
+    """The server processes working for ``db`` (its client backends) and PostgreSQL's own
+    background processes (WAL writer, checkpointer, autovacuum): not other databases' backends."""
+    import psycopg2
+
+    conn = psycopg2.connect(dbname="postgres", **PG)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT pid FROM pg_stat_activity WHERE (datname = %s OR backend_type <> 'client backend')"
+                " AND pid <> pg_backend_pid()",
+                [db],
+            )
+            return [row[0] for row in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def cpu_snapshot(server_pid: int, db: str) -> dict[str, Any]:
     """CPU seconds used so far by the app server (master + workers), PostgreSQL, and this client."""
     server = _cpu_seconds(server_pid) + sum(_cpu_seconds(c) for c in _children(server_pid))
-    postgres = 0.0
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
-                    postgres += _cpu_seconds(int(entry.name))
-            except OSError:
-                continue
+    postgres = {pid: _cpu_seconds(pid) for pid in _postgres_pids(db)}
     usage = os.times()
     try:
         fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -266,8 +277,10 @@ def cpu_snapshot(server_pid: int) -> dict[str, float]:
     }
 
 
-def cpu_per_judgment(before: dict[str, float], after: dict[str, float], judgments: int) -> dict[str, float]:
-    used = {k: after[k] - before[k] for k in ("app", "postgres", "client")}
+def cpu_per_judgment(before: dict[str, Any], after: dict[str, Any], judgments: int) -> dict[str, float]:
+    used = {k: after[k] - before[k] for k in ("app", "client")}
+    # Per process: one that started meanwhile counts whole; one that ended is lost (small).
+    used["postgres"] = sum(cpu - before["postgres"].get(pid, 0.0) for pid, cpu in after["postgres"].items())
     result = {k: round(v * 1000 / max(judgments, 1), 2) for k, v in used.items()}
     # Cores busy with anything else on the machine meanwhile (other people's work): it is
     # shared, and this is what explains a run slower than its CPU cost per judgment predicts.
@@ -605,16 +618,20 @@ def main() -> int:
         print(f"warm-up: {len(warm['stats'].stored)} judgments", flush=True)
         stored = [probe_stored, *warm["stats"].stored]
         # Leave the per-process open-pair cache out of it: both phases run warm.
-        before = cpu_snapshot(proc.pid)
+        before = cpu_snapshot(proc.pid, args.db)
         cap = asyncio.run(capacity(base, project_id, tokens, seconds=args.capacity_seconds, max_per_rater=100_000))
         phases.append(summarise("capacity", cap))
-        phases[-1]["cpu_ms_per_judgment"] = cpu_per_judgment(before, cpu_snapshot(proc.pid), len(cap["stats"].stored))
+        phases[-1]["cpu_ms_per_judgment"] = cpu_per_judgment(
+            before, cpu_snapshot(proc.pid, args.db), len(cap["stats"].stored)
+        )
         stored += cap["stats"].stored
         print(f"capacity: {phases[-1]['judgments_per_s']} judgments/s", flush=True)
-        before = cpu_snapshot(proc.pid)
+        before = cpu_snapshot(proc.pid, args.db)
         lat = asyncio.run(open_loop(base, project_id, tokens, args.rate, args.latency_seconds, seed=7))
         phases.append(summarise(f"open {args.rate:g}/s", lat))
-        phases[-1]["cpu_ms_per_judgment"] = cpu_per_judgment(before, cpu_snapshot(proc.pid), len(lat["stats"].stored))
+        phases[-1]["cpu_ms_per_judgment"] = cpu_per_judgment(
+            before, cpu_snapshot(proc.pid, args.db), len(lat["stats"].stored)
+        )
         stored += lat["stats"].stored
     finally:
         stop_gunicorn(proc)

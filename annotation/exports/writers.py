@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 #: A Parquet row group is written when this many rows, or bytes of Arrow data, are gathered.
 PARQUET_ROW_GROUP_ROWS = 65_536
-PARQUET_ROW_GROUP_BYTES = 16 << 20
+PARQUET_ROW_GROUP_BYTES = 8 << 20
 
 
 class ChunkSink:

@@ -7,8 +7,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.api.manager.permissions import IsManager
 from annotation.api.manager.schema import BAD_REQUEST, PROJECT_ERRORS
-from annotation.api.permissions import IsProjectManager
 from annotation.selectors.analysis import DEFAULT_BOOTSTRAP_ROUNDS, project_analysis
 
 
@@ -29,7 +29,7 @@ class AnalysisOutputSerializer(serializers.Serializer):
 
 
 class AnalysisApi(APIView):
-    permission_classes = [IsProjectManager]
+    permission_classes = [IsManager]
 
     @extend_schema(
         operation_id="analysis_read",

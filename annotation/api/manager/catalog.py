@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 
-from annotation.api.manager.permissions import IsPairManager
-from annotation.api.manager.schema import FORBIDDEN, INVALID_CURSOR, NOT_FOUND, PROJECT_ERRORS, UNAUTHENTICATED
+from annotation.api.manager.permissions import IsManager, IsPairManager
+from annotation.api.manager.schema import (
+    BAD_REQUEST,
+    FORBIDDEN,
+    INVALID_CURSOR,
+    NOT_FOUND,
+    PROJECT_ERRORS,
+    UNAUTHENTICATED,
+)
 from annotation.api.pagination import IdCursorPagination
-from annotation.api.permissions import IsProjectManager
 from annotation.models import Video
 from annotation.selectors.catalog import (
     generators_list,
@@ -22,6 +28,31 @@ from annotation.selectors.catalog import (
     video_urls,
     videos_list,
 )
+
+
+class PromptFilterSerializer(serializers.Serializer):
+    search = serializers.CharField(required=False, default="", allow_blank=True,
+                                   help_text="External id, or words in the text.")
+
+
+class VideoFilterSerializer(serializers.Serializer):
+    generator = serializers.CharField(required=False, default="", allow_blank=True,
+                                      help_text="Only this generator's videos (name).")
+    status = serializers.ChoiceField(choices=[c for c, _ in Video.STATUS_CHOICES], required=False, default="",
+                                     allow_blank=True)
+
+
+class PairFilterSerializer(serializers.Serializer):
+    generator = serializers.CharField(required=False, default="", allow_blank=True,
+                                      help_text="Pairs with this generator on either side (name).")
+    is_gold = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+
+def _filters(serializer_class: type[serializers.Serializer], request) -> dict:  # noqa: ANN001
+    """Validated query filters (400 on bad values, e.g. NUL characters)."""
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 class GeneratorSerializer(serializers.Serializer):
@@ -111,7 +142,7 @@ class PairDetailSerializer(PairSerializer):
 
 
 class GeneratorListApi(generics.ListAPIView):
-    permission_classes = [IsProjectManager]
+    permission_classes = [IsManager]
     serializer_class = GeneratorSerializer
     pagination_class = None
 
@@ -129,17 +160,17 @@ class GeneratorListApi(generics.ListAPIView):
 
 
 class PromptListApi(generics.ListAPIView):
-    permission_classes = [IsProjectManager]
+    permission_classes = [IsManager]
     serializer_class = PromptSerializer
     pagination_class = IdCursorPagination
 
     def get_queryset(self):
-        return prompts_list(project_id=self.kwargs["project_id"], search=self.request.query_params.get("search", ""))
+        return prompts_list(project_id=self.kwargs["project_id"], **_filters(PromptFilterSerializer, self.request))
 
     @extend_schema(
         summary="The project's prompts",
-        parameters=[OpenApiParameter("search", str, description="External id, or words in the text.")],
-        responses={200: PromptSerializer(many=True), 404: INVALID_CURSOR, **PROJECT_ERRORS},
+        parameters=[PromptFilterSerializer],
+        responses={200: PromptSerializer(many=True), 400: BAD_REQUEST, 404: INVALID_CURSOR, **PROJECT_ERRORS},
         examples=[OpenApiExample("prompt", value={"id": 7, "external_id": "p7", "text": "a fox in snow",
                                                   "tags": {"motion": "fast"}}, response_only=True)],
     )
@@ -148,24 +179,18 @@ class PromptListApi(generics.ListAPIView):
 
 
 class VideoListApi(generics.ListAPIView):
-    permission_classes = [IsProjectManager]
+    permission_classes = [IsManager]
     serializer_class = VideoSerializer
     pagination_class = IdCursorPagination
 
     def get_queryset(self):
-        params = self.request.query_params
-        return videos_list(
-            project_id=self.kwargs["project_id"], generator=params.get("generator", ""), status=params.get("status", "")
-        )
+        return videos_list(project_id=self.kwargs["project_id"], **_filters(VideoFilterSerializer, self.request))
 
     @extend_schema(
         summary="The project's videos with their metric scores",
         description="Each video lists its current metric scores (computed at the current version, and imported).",
-        parameters=[
-            OpenApiParameter("generator", str, description="Only this generator's videos (name)."),
-            OpenApiParameter("status", str, enum=["pending", "ready", "failed"]),
-        ],
-        responses={200: VideoSerializer(many=True), 404: INVALID_CURSOR, **PROJECT_ERRORS},
+        parameters=[VideoFilterSerializer],
+        responses={200: VideoSerializer(many=True), 400: BAD_REQUEST, 404: INVALID_CURSOR, **PROJECT_ERRORS},
         examples=[OpenApiExample("video", response_only=True, value={
             "id": 11, "public_id": "5f1c1c2e-3f43-4c5e-9a55-0c6f1f7f2a10", "prompt": 7, "prompt_id": "p7",
             "generator": "Gen-2", "source": "/data/gen2/p7.mp4", "status": "ready", "error": "", "duration": 4.0,
@@ -183,23 +208,17 @@ class VideoListApi(generics.ListAPIView):
 
 
 class PairListApi(generics.ListAPIView):
-    permission_classes = [IsProjectManager]
+    permission_classes = [IsManager]
     serializer_class = PairSerializer
     pagination_class = IdCursorPagination
 
     def get_queryset(self):
-        params = self.request.query_params
-        gold = params.get("is_gold")
-        is_gold = None if gold in (None, "") else gold.lower() in ("1", "true", "yes")
-        return pairs_list(project_id=self.kwargs["project_id"], generator=params.get("generator", ""), is_gold=is_gold)
+        return pairs_list(project_id=self.kwargs["project_id"], **_filters(PairFilterSerializer, self.request))
 
     @extend_schema(
         summary="The project's pairs (canonical A/B order)",
-        parameters=[
-            OpenApiParameter("generator", str, description="Pairs with this generator on either side (name)."),
-            OpenApiParameter("is_gold", bool),
-        ],
-        responses={200: PairSerializer(many=True), 404: INVALID_CURSOR, **PROJECT_ERRORS},
+        parameters=[PairFilterSerializer],
+        responses={200: PairSerializer(many=True), 400: BAD_REQUEST, 404: INVALID_CURSOR, **PROJECT_ERRORS},
         examples=[OpenApiExample("pair", response_only=True, value={
             "id": 21, "prompt": 7, "prompt_id": "p7", "generator_a": "Gen-2", "generator_b": "Pika", "video_a": 11,
             "video_b": 12, "is_gold": False, "gold_answers": {}, "judgment_count": 3,

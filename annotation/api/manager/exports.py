@@ -12,8 +12,8 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.api.manager.permissions import IsManager, id_in_range
 from annotation.api.manager.schema import BAD_REQUEST, NOT_FOUND, PROJECT_ERRORS
-from annotation.api.permissions import IsProjectManager
 from annotation.exports.spec import (
     AGGREGATIONS,
     CONTENT_TYPES,
@@ -31,6 +31,12 @@ from annotation.services.exports import (
     export_spec,
     export_stream,
 )
+
+
+def _job_or_404(project_id: int, job_id: int) -> ExportJob:
+    if not id_in_range(job_id):
+        raise Http404("No ExportJob matches the given query.")
+    return get_object_or_404(ExportJob, pk=job_id, project_id=project_id)
 
 
 class FormatParamIsAnOption(DefaultContentNegotiation):
@@ -124,7 +130,7 @@ FILE_RESPONSES = {
 
 
 class ExportApi(APIView):
-    permission_classes = [IsProjectManager]
+    permission_classes = [IsManager]
     content_negotiation_class = FormatParamIsAnOption
 
     @extend_schema(
@@ -169,7 +175,7 @@ class ExportApi(APIView):
 
 
 class ExportJobListApi(APIView):
-    permission_classes = [IsProjectManager]
+    permission_classes = [IsManager]
 
     @extend_schema(
         operation_id="export_jobs_list",
@@ -183,7 +189,7 @@ class ExportJobListApi(APIView):
 
 
 class ExportJobDetailApi(APIView):
-    permission_classes = [IsProjectManager]
+    permission_classes = [IsManager]
 
     @extend_schema(
         operation_id="export_jobs_read",
@@ -192,12 +198,12 @@ class ExportJobDetailApi(APIView):
         examples=[OpenApiExample("job", value=JOB_EXAMPLE, response_only=True)],
     )
     def get(self, request, project_id: int, job_id: int):
-        job = get_object_or_404(ExportJob, pk=job_id, project_id=project_id)
+        job = _job_or_404(project_id, job_id)
         return Response(ExportJobSerializer(job).data)
 
 
 class ExportJobDownloadApi(APIView):
-    permission_classes = [IsProjectManager]
+    permission_classes = [IsManager]
     content_negotiation_class = FormatParamIsAnOption
 
     @extend_schema(
@@ -206,7 +212,7 @@ class ExportJobDownloadApi(APIView):
         responses={**FILE_RESPONSES, 404: NOT_FOUND, **PROJECT_ERRORS},
     )
     def get(self, request, project_id: int, job_id: int):
-        job = get_object_or_404(ExportJob, pk=job_id, project_id=project_id)
+        job = _job_or_404(project_id, job_id)
         path = export_job_path(job=job)
         if path is None:
             raise Http404("this export is not finished")

@@ -10,9 +10,9 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.api.manager.permissions import IsManager
 from annotation.api.manager.schema import BAD_REQUEST, PROJECT_ERRORS
 from annotation.api.pagination import CursorInvalid, judgment_cursor_decode, judgment_cursor_encode
-from annotation.api.permissions import IsProjectManager
 from annotation.models import ImportJob, Project
 from annotation.selectors.imports import import_report
 from annotation.selectors.judgments import JudgmentFilters, judgments_page
@@ -82,7 +82,7 @@ class JudgmentPageSerializer(serializers.Serializer):
 
 
 class JudgmentListApi(APIView):
-    permission_classes = [IsProjectManager]
+    permission_classes = [IsManager]
 
     @extend_schema(
         operation_id="judgments_list",
@@ -134,6 +134,8 @@ class JudgmentImportSerializer(serializers.Serializer):
     )
 
     def validate_file(self, value):  # noqa: ANN001, ANN201 - an UploadedFile
+        if "\x00" in (value.name or ""):
+            raise serializers.ValidationError("the file name contains a NUL character")
         if not value.name.lower().endswith((".csv", ".jsonl", ".ndjson", ".json")):
             raise serializers.ValidationError(f"expected a .csv or .jsonl file, got {value.name!r}")
         if value.size > settings.IMPORT_MAX_UPLOAD_BYTES:
@@ -154,7 +156,7 @@ IMPORT_REPORT_EXAMPLE = {
 
 
 class JudgmentImportApi(APIView):
-    permission_classes = [IsProjectManager]
+    permission_classes = [IsManager]
     parser_classes = [MultiPartParser]
 
     @extend_schema(

@@ -6,9 +6,9 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers
 from rest_framework.views import APIView
 
+from annotation.api.manager.permissions import IsManager
 from annotation.api.manager.schema import BAD_REQUEST, PROJECT_ERRORS
 from annotation.api.pagination import LabelsPagination
-from annotation.api.permissions import IsProjectManager
 from annotation.selectors.labels import AGGREGATIONS, label_rows, labels_cached, question_keys
 
 
@@ -66,7 +66,7 @@ class LabelPageSerializer(serializers.Serializer):
 
 
 class LabelListApi(APIView):
-    permission_classes = [IsProjectManager]
+    permission_classes = [IsManager]
 
     @extend_schema(
         operation_id="labels_list",

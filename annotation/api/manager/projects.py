@@ -8,9 +8,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.api.manager.permissions import IsProjectCreator
+from annotation.api.manager.permissions import IsManager, IsProjectCreator
 from annotation.api.manager.schema import BAD_REQUEST, FORBIDDEN, PROJECT_ERRORS, UNAUTHENTICATED
-from annotation.api.permissions import IsProjectManager
 from annotation.models import CANONICAL_ANSWERS, Membership, Project
 from annotation.selectors.projects import projects_for_user
 from annotation.services.project_updates import PROJECT_FIELDS, RubricChangeRefused, project_update
@@ -145,7 +144,7 @@ class ProjectListCreateApi(APIView):
 class ProjectDetailApi(APIView):
     """``GET``: the project with its rubric. ``PATCH``: change settings and upsert questions."""
 
-    permission_classes = [IsProjectManager]
+    permission_classes = [IsManager]
 
     @extend_schema(
         operation_id="projects_read",

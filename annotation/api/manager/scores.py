@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import APIException
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.api.manager.permissions import IsManager
 from annotation.api.manager.schema import BAD_REQUEST, INVALID_CURSOR, PROJECT_ERRORS, ErrorSerializer
 from annotation.api.pagination import IdCursorPagination
-from annotation.api.permissions import IsProjectManager
 from annotation.models import Project
 from annotation.selectors.catalog import ScoresUnavailable, scores_list
 
@@ -23,6 +23,13 @@ UNAVAILABLE = OpenApiResponse(ErrorSerializer, description="The metrics app is n
 class MetricsUnavailable(APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "metric scores are unavailable on this server"
+
+
+class ScoreFilterSerializer(serializers.Serializer):
+    metric = serializers.CharField(required=False, default="", allow_blank=True, help_text="Only this metric.")
+    generator = serializers.CharField(required=False, default="", allow_blank=True,
+                                      help_text="Only this generator's videos (name).")
+    status = serializers.ChoiceField(choices=["ok", "failed"], required=False, default="", allow_blank=True)
 
 
 class ScoreRowSerializer(serializers.Serializer):
@@ -40,31 +47,24 @@ class ScoreRowSerializer(serializers.Serializer):
 
 
 class ScoreListApi(generics.ListAPIView):
-    permission_classes = [IsProjectManager]
+    permission_classes = [IsManager]
     serializer_class = ScoreRowSerializer
     pagination_class = IdCursorPagination
 
     def get_queryset(self):
-        params = self.request.query_params
+        params = ScoreFilterSerializer(data=self.request.query_params)
+        params.is_valid(raise_exception=True)
         try:
-            return scores_list(
-                project_id=self.kwargs["project_id"],
-                metric=params.get("metric", ""),
-                generator=params.get("generator", ""),
-                status=params.get("status", ""),
-            )
+            return scores_list(project_id=self.kwargs["project_id"], **params.validated_data)
         except ScoresUnavailable as exc:
             raise MetricsUnavailable(str(exc)) from exc
 
     @extend_schema(
         operation_id="scores_list",
         summary="Metric scores of the project's videos",
-        parameters=[
-            OpenApiParameter("metric", str, description="Only this metric."),
-            OpenApiParameter("generator", str, description="Only this generator's videos (name)."),
-            OpenApiParameter("status", str, enum=["ok", "failed"]),
-        ],
-        responses={200: ScoreRowSerializer(many=True), 404: INVALID_CURSOR, 503: UNAVAILABLE, **PROJECT_ERRORS},
+        parameters=[ScoreFilterSerializer],
+        responses={200: ScoreRowSerializer(many=True), 400: BAD_REQUEST, 404: INVALID_CURSOR, 503: UNAVAILABLE,
+                   **PROJECT_ERRORS},
         examples=[OpenApiExample("score", response_only=True, value={
             "id": 5, "video": 11, "prompt_id": "p7", "generator": "Gen-2", "metric": "clip_score", "version": "1",
             "value": 0.31, "status": "ok", "error": "", "source": "computed", "computed_at": "2026-11-24T12:00:00Z"})],
@@ -77,6 +77,8 @@ class ScoreImportSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="CSV or JSON Lines: prompt_id, generator, metric, value, optional version.")
 
     def validate_file(self, value):  # noqa: ANN001, ANN201 - an UploadedFile
+        if "\x00" in (value.name or ""):
+            raise serializers.ValidationError("the file name contains a NUL character")
         if value.size > settings.IMPORT_MAX_UPLOAD_BYTES:
             raise serializers.ValidationError(
                 f"the file is {value.size} bytes; the limit is {settings.IMPORT_MAX_UPLOAD_BYTES}"
@@ -92,7 +94,7 @@ SCORE_REPORT_EXAMPLE = {
 
 
 class ScoreImportApi(APIView):
-    permission_classes = [IsProjectManager]
+    permission_classes = [IsManager]
     parser_classes = [MultiPartParser]
 
     @extend_schema(
