@@ -148,6 +148,13 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# --- Exports and pulls -------------------------------------------------------------------
+# Above this many judgments an export runs as a background job (202 + a job to poll).
+EXPORT_SYNC_MAX_JUDGMENTS = env.int("EXPORT_SYNC_MAX_JUDGMENTS", default=200_000)
+EXPORT_ROOT = env.str("EXPORT_ROOT", default="")  # empty: MEDIA_ROOT/exports
+# How long a judgments pull waits for in-flight transactions before settling its high-water mark.
+JUDGMENTS_SETTLE_WAIT_SECONDS = env.float("JUDGMENTS_SETTLE_WAIT_SECONDS", default=1.0)
+
 # --- Metrics ------------------------------------------------------------------------------
 METRICS_ENABLED = env.list("METRICS_ENABLED", default=[])  # empty: every registered metric
 METRICS_DISABLED = env.list("METRICS_DISABLED", default=[])

@@ -5,5 +5,5 @@ from django.urls import path
 from frontend import views_dashboard
 
 urlpatterns = [
-    path("projects/<int:pk>/dashboard/", views_dashboard.dashboard, name="dashboard"),
+    path("projects/<id:pk>/dashboard/", views_dashboard.dashboard, name="dashboard"),
 ]

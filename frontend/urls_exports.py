@@ -5,5 +5,5 @@ from django.urls import path
 from frontend import views_exports
 
 urlpatterns = [
-    path("projects/<int:pk>/exports/", views_exports.project_exports, name="project-exports"),
+    path("projects/<id:pk>/exports/", views_exports.project_exports, name="project-exports"),
 ]

@@ -3,5 +3,5 @@ from django.urls import path
 from frontend import views_rater
 
 urlpatterns = [
-    path("projects/<int:pk>/rate/", views_rater.rate, name="rate"),
+    path("projects/<id:pk>/rate/", views_rater.rate, name="rate"),
 ]

@@ -13,7 +13,7 @@ from annotation.api.manager import (
     scores,
 )
 
-P = "projects/<int:project_id>/"
+P = "projects/<id:project_id>/"
 
 urlpatterns = [
     path("projects/", projects.ProjectListCreateApi.as_view(), name="api-projects"),
@@ -22,7 +22,7 @@ urlpatterns = [
     path(P + "prompts/", catalog.PromptListApi.as_view(), name="api-prompts"),
     path(P + "videos/", catalog.VideoListApi.as_view(), name="api-videos"),
     path(P + "pairs/", catalog.PairListApi.as_view(), name="api-pairs"),
-    path("pairs/<int:pair_id>/", catalog.PairDetailApi.as_view(), name="api-pair"),
+    path("pairs/<id:pair_id>/", catalog.PairDetailApi.as_view(), name="api-pair"),
     path(P + "judgments/", judgments.JudgmentListApi.as_view(), name="api-judgments"),
     path(P + "judgments/import/", judgments.JudgmentImportApi.as_view(), name="api-judgments-import"),
     path(P + "labels/", labels.LabelListApi.as_view(), name="api-labels"),
@@ -31,9 +31,9 @@ urlpatterns = [
     path(P + "scores/import/", scores.ScoreImportApi.as_view(), name="api-scores-import"),
     path(P + "exports/", exports.ExportApi.as_view(), name="api-exports"),
     path(P + "exports/jobs/", exports.ExportJobListApi.as_view(), name="api-export-jobs"),
-    path(P + "exports/jobs/<int:job_id>/", exports.ExportJobDetailApi.as_view(), name="api-export-job"),
+    path(P + "exports/jobs/<id:job_id>/", exports.ExportJobDetailApi.as_view(), name="api-export-job"),
     path(
-        P + "exports/jobs/<int:job_id>/download/",
+        P + "exports/jobs/<id:job_id>/download/",
         exports.ExportJobDownloadApi.as_view(),
         name="api-export-job-download",
     ),

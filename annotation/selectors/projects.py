@@ -7,10 +7,12 @@ from django.db.models import QuerySet
 
 from annotation.models import Membership, Project
 
+MAX_DB_ID = 2**63 - 1  # ids beyond a bigint (from a URL) match nothing instead of erroring
+
 
 def project_role(*, project_id: int, user: AbstractBaseUser) -> str | None:
     """The user's role in the project: "manager", "rater", or None. Superusers manage all."""
-    if not user.is_authenticated:
+    if not user.is_authenticated or not 0 < int(project_id) <= MAX_DB_ID:
         return None
     if user.is_superuser:
         return Membership.ROLE_MANAGER

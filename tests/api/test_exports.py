@@ -159,12 +159,6 @@ def test_raw_parquet_types(data):
     assert table.schema.field("left_is_a").type == pa.bool_()
 
 
-@pytest.mark.parametrize(
-    ("params", "field"),
-    [({"kind": "nope"}, "kind"), ({"format": "xml"}, "format"), ({"question": "nope"}, "question"),
-     ({"question": "all"}, "question"), ({"min_agreement": "2"}, "min_agreement"),
-     ({"generators": "alpha"}, "generators")],
-)
 @pytest.mark.parametrize("kind", ["raw", "labels", "preference"])
 def test_a_handful_of_queries_whatever_the_size(data, kind, django_assert_max_num_queries):
     # Django sees the small queries; the rows come through one COPY per table (not counted)
@@ -172,6 +166,12 @@ def test_a_handful_of_queries_whatever_the_size(data, kind, django_assert_max_nu
         _export(data, kind=kind, format="parquet", question="all" if kind != "preference" else "final_verdict")
 
 
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"kind": "nope"}, "kind"), ({"format": "xml"}, "format"), ({"question": "nope"}, "question"),
+     ({"question": "all"}, "question"), ({"min_agreement": "2"}, "min_agreement"),
+     ({"generators": "alpha"}, "generators")],
+)
 def test_invalid_options_answer_400(data, params, field):
     query = "&".join(f"{k}={v}" for k, v in params.items())
     response = data.client().get(f"/api/v1/projects/{data.project.pk}/exports/?{query}")

@@ -139,8 +139,6 @@ def test_schemathesis_finds_no_server_error_in_the_manager_api(settings, tmp_pat
 
 
 @pytest.mark.usefixtures("_keep_the_test_connection")
-@pytest.mark.xfail(strict=False, reason="reported to their owners: an id beyond bigint in the URL of the rater, "
-                                        "raters and imports endpoints (IsProjectManager, assignment lookups) is a 500")
 def test_schemathesis_finds_no_server_error_in_the_other_endpoints(settings, tmp_path):
     failures, calls = _fuzz(settings, tmp_path, mine=False)
     assert calls

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
 ErrorSerializer = inline_serializer("ManagerError", {"detail": serializers.CharField()})
@@ -37,5 +37,3 @@ BAD_REQUEST = OpenApiResponse(
 
 #: The errors every project-scoped endpoint can answer.
 PROJECT_ERRORS = {401: UNAUTHENTICATED, 403: FORBIDDEN}
-
-PROJECT_ID = OpenApiParameter("project_id", int, OpenApiParameter.PATH, description="The project's id.")
