@@ -1,6 +1,8 @@
 import pytest
 from rest_framework.test import APIClient
+
 from tests.factories import UserFactory
+
 pytestmark = pytest.mark.django_db
 @pytest.mark.parametrize("url", ["/api/v1/projects/99999999999999999999/assignments/next/", "/api/v1/assignments/99999999999999999999/judgment/", "/api/v1/assignments/99999999999999999999/skip/", "/api/v1/projects/99999999999999999999/raters/", "/api/v1/projects/99999999999999999999/imports/"])
 def test_big(url):
