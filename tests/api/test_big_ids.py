@@ -1,10 +1,27 @@
+"""Ids beyond a bigint in a URL are a 404, never a server error from the database."""
+
 import pytest
 from rest_framework.test import APIClient
 
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
-@pytest.mark.parametrize("url", ["/api/v1/projects/99999999999999999999/assignments/next/", "/api/v1/assignments/99999999999999999999/judgment/", "/api/v1/assignments/99999999999999999999/skip/", "/api/v1/projects/99999999999999999999/raters/", "/api/v1/projects/99999999999999999999/imports/"])
-def test_big(url):
-    c = APIClient(); c.force_authenticate(UserFactory())
-    assert c.post(url, {}, format="json").status_code in (403, 404)
+
+HUGE = "99999999999999999999"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"/api/v1/projects/{HUGE}/assignments/next/",
+        f"/api/v1/assignments/{HUGE}/judgment/",
+        f"/api/v1/assignments/{HUGE}/skip/",
+        f"/api/v1/projects/{HUGE}/raters/",
+        f"/api/v1/projects/{HUGE}/imports/",
+        f"/api/v1/pairs/{HUGE}/",
+    ],
+)
+def test_huge_ids_are_not_found(url):
+    client = APIClient()
+    client.force_authenticate(UserFactory())
+    assert client.post(url, {}, format="json").status_code == 404
