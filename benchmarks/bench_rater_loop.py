@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import random
+import re
 import signal
 import socket
 import statistics
@@ -208,7 +209,8 @@ def sql_counts(*, project_id: int, probe_tokens: list[str]) -> dict[str, Any]:
     def measure(name: str, fn) -> Any:
         with CaptureQueriesContext(connection) as ctx:
             response = fn()
-        out[name] = {"statements": len(ctx.captured_queries), "sql": [q["sql"][:90] for q in ctx.captured_queries]}
+        sql = [re.sub(r"'[0-9a-f]{40}'", "'<token>'", q["sql"])[:90] for q in ctx.captured_queries]
+        out[name] = {"statements": len(ctx.captured_queries), "sql": sql}
         return response
 
     lease = measure("next", lambda: probe.post(f"/api/v1/projects/{project_id}/assignments/next/")).json()

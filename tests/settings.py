@@ -32,5 +32,5 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = VAR_DIR / "test-media"
 IMPORT_ROOTS = [VAR_DIR / "test-imports"]
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
-    DATABASES["default"]["TEST"] = {"NAME": "test_vidjudge"}
+    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DB_NAME", "test_vidjudge")}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
