@@ -23,7 +23,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from annotation.models import Generator, ImportJob, ImportRowError, Project, Prompt, Video
+from annotation.models import Generator, ImportJob, Project, Prompt, Video
+from annotation.services.import_jobs import import_job_finish, import_job_refuse, import_job_start
 from metrics.models import MetricScore
 from metrics.registry import current_versions
 
@@ -113,9 +114,7 @@ def metric_scores_import(*, project: Project, file_obj: Any, file_name: str, use
     "failed" when the whole file was refused, with ``error``), total_rows, created_rows,
     updated_rows, unchanged_rows, error_rows and errors [{row, field, message}] (1-based rows;
     the first 1000 are listed, all are stored on the ImportJob)."""
-    job = ImportJob.objects.create(
-        project=project, kind=ImportJob.KIND_SCORES, file_name=file_name[:300], created_by=user
-    )
+    job = import_job_start(project=project, kind=ImportJob.KIND_SCORES, file_name=file_name, user=user)
     report: dict[str, Any] = {
         "job_id": job.pk,
         "status": ImportJob.STATUS_DONE,
@@ -132,8 +131,7 @@ def metric_scores_import(*, project: Project, file_obj: Any, file_name: str, use
     try:
         rows = list(_rows(_read_text(file_obj), file_name))
     except _FileRefused as exc:
-        job.status, job.error, job.finished_at = ImportJob.STATUS_FAILED, str(exc), timezone.now()
-        job.save(update_fields=["status", "error", "finished_at"])
+        import_job_refuse(job=job, reason=str(exc))
         report.update(status=job.status, error=job.error)
         return report
 
@@ -226,10 +224,6 @@ def metric_scores_import(*, project: Project, file_obj: Any, file_name: str, use
         # ignore_conflicts: a concurrent import of the same rows must not fail this one
         MetricScore.objects.bulk_create(to_create, batch_size=1000, ignore_conflicts=True)
         MetricScore.objects.bulk_update(to_update, ["value", "import_job", "computed_at", "details"], batch_size=1000)
-        ImportRowError.objects.bulk_create(
-            [ImportRowError(job=job, row=row, field=field, message=message) for row, field, message in errors],
-            batch_size=1000,
-        )
         error_rows = len({row for row, _, _ in errors})
         report.update(
             total_rows=len(rows),
@@ -238,11 +232,8 @@ def metric_scores_import(*, project: Project, file_obj: Any, file_name: str, use
             error_rows=error_rows,
             errors=[{"row": r, "field": f, "message": m} for r, f, m in errors[:MAX_ERRORS_REPORTED]],
         )
-        job.total_rows = len(rows)
-        job.created_rows = len(to_create) + len(to_update)
-        job.unchanged_rows = report["unchanged_rows"]
-        job.error_rows = error_rows
-        job.status = ImportJob.STATUS_DONE
-        job.finished_at = timezone.now()
-        job.save(update_fields=["total_rows", "created_rows", "unchanged_rows", "error_rows", "status", "finished_at"])
+        import_job_finish(
+            job=job, total=len(rows), created=len(to_create) + len(to_update),
+            unchanged=report["unchanged_rows"], errors=errors,
+        )
     return report

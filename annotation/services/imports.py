@@ -14,7 +14,6 @@ from typing import IO, Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.utils import timezone
 
 from annotation.manifest import (
     FileRefused,
@@ -26,7 +25,8 @@ from annotation.manifest import (
     resolve_import_path,
     text_value,
 )
-from annotation.models import Generator, ImportJob, ImportRowError, Project, Prompt, Video
+from annotation.models import Generator, ImportJob, Project, Prompt, Video
+from annotation.services.import_jobs import import_job_finish, import_job_refuse, import_job_start
 
 MANIFEST_COLUMNS = ("prompt_id", "prompt", "generator", "video")
 _BATCH = 2000
@@ -56,30 +56,18 @@ def manifest_import(
 
     Media work (probe, transcode, poster) for each new video is enqueued on commit.
     """
-    job = ImportJob.objects.create(
-        project=project, kind=ImportJob.KIND_MANIFEST, file_name=file_name[:300], created_by=user
-    )
+    job = import_job_start(project=project, kind=ImportJob.KIND_MANIFEST, file_name=file_name, user=user)
     try:
         rows, errors, total = _validate_rows(file_obj, file_name, progress)
     except FileRefused as exc:
-        job.status, job.error, job.finished_at = ImportJob.STATUS_FAILED, str(exc), timezone.now()
-        job.save(update_fields=["status", "error", "finished_at"])
-        return job
+        return import_job_refuse(job=job, reason=str(exc))
     with transaction.atomic():
         Project.objects.select_for_update().filter(pk=project.pk).first()
         created, unchanged = _store(project, job, rows, errors)
-        ImportRowError.objects.bulk_create(
-            (ImportRowError(job=job, row=e.row, field=e.field, message=e.message[:2000]) for e in errors.items),
-            batch_size=_BATCH,
+        return import_job_finish(
+            job=job, total=total, created=created, unchanged=unchanged,
+            errors=((e.row, e.field, e.message) for e in errors.items),
         )
-        job.total_rows = total
-        job.created_rows = created
-        job.unchanged_rows = unchanged
-        job.error_rows = len(errors.rows)
-        job.status = ImportJob.STATUS_DONE
-        job.finished_at = timezone.now()
-        job.save(update_fields=["total_rows", "created_rows", "unchanged_rows", "error_rows", "status", "finished_at"])
-    return job
 
 
 def _validate_rows(

@@ -20,14 +20,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Count, OuterRef, Subquery
-from django.utils import timezone
 
 from annotation.manifest import FileRefused, RowErrors, read_rows, text_value
 from annotation.models import (
     CANONICAL_ANSWERS,
     Generator,
     ImportJob,
-    ImportRowError,
     Judgment,
     Membership,
     Pair,
@@ -36,6 +34,7 @@ from annotation.models import (
     Question,
     Video,
 )
+from annotation.services.import_jobs import import_job_finish, import_job_refuse, import_job_start
 
 BASE_COLUMNS = ("prompt_id", "generator_a", "generator_b", "rater")
 OPTIONAL_COLUMNS = ("prompt", "duration_ms", "created_at")
@@ -64,32 +63,23 @@ def judgments_import(
     placeholders: bool = False,
 ) -> ImportJob:
     """Import judgments into ``project``; returns the finished ImportJob with its row errors."""
-    job = ImportJob.objects.create(
-        project=project, kind=ImportJob.KIND_JUDGMENTS, file_name=file_name[:300], created_by=user
-    )
+    job = import_job_start(project=project, kind=ImportJob.KIND_JUDGMENTS, file_name=file_name, user=user)
     questions = {q.key: q for q in Question.objects.filter(project=project)}
     try:
         rows, errors, total = _validate(file_obj, file_name, questions)
     except FileRefused as exc:
-        job.status, job.error, job.finished_at = ImportJob.STATUS_FAILED, str(exc), timezone.now()
-        job.save(update_fields=["status", "error", "finished_at"])
-        return job
+        return import_job_refuse(job=job, reason=str(exc))
     with transaction.atomic():
         Project.objects.select_for_update().filter(pk=project.pk).first()
         created, unchanged = _store(project, rows, errors, placeholders=placeholders)
-        ImportRowError.objects.bulk_create(
-            (ImportRowError(job=job, row=e.row, field=e.field, message=e.message[:2000]) for e in errors.items),
-            batch_size=_BATCH,
-        )
         if created:
             from annotation.services.dashboard import dashboard_invalidate  # noqa: PLC0415
 
             dashboard_invalidate(project_id=project.pk)
-        job.total_rows, job.created_rows, job.unchanged_rows = total, created, unchanged
-        job.error_rows = len(errors.rows)
-        job.status, job.finished_at = ImportJob.STATUS_DONE, timezone.now()
-        job.save(update_fields=["total_rows", "created_rows", "unchanged_rows", "error_rows", "status", "finished_at"])
-    return job
+        return import_job_finish(
+            job=job, total=total, created=created, unchanged=unchanged,
+            errors=((e.row, e.field, e.message) for e in errors.items),
+        )
 
 
 def _validate(file_obj: IO[bytes], file_name: str, questions: dict[str, Question]) -> tuple[list[_Row], RowErrors, int]:
