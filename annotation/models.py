@@ -68,6 +68,32 @@ class Project(models.Model):
     require_full_watch = models.BooleanField(
         default=True, help_text="Both videos must have played through once before answering."
     )
+    # Quality control (gold pairs and attention signals).
+    gold_rate = models.FloatField(
+        default=0.1, help_text="Share of the pairs offered to a rater that are gold pairs (0 to 1)."
+    )
+    gold_min = models.PositiveSmallIntegerField(
+        default=5, help_text="Gold judgments a rater makes before their gold accuracy can pause them."
+    )
+    gold_accuracy_threshold = models.FloatField(
+        default=0.7, help_text="A rater whose gold accuracy falls below this (after gold_min golds) is paused."
+    )
+    too_fast_seconds = models.FloatField(
+        default=4.0, help_text="A judgment submitted sooner than this after display is flagged too_fast."
+    )
+    # Crowd entry.
+    invite_token = models.CharField(
+        max_length=64, unique=True, null=True, blank=True, help_text="Secret of the invite link; empty: no link."
+    )
+    rater_quota = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Judgments per rater; empty for no limit."
+    )
+    completion_code = models.CharField(
+        max_length=100, blank=True, help_text="Shown to a rater who reaches the quota (e.g. Prolific's code)."
+    )
+    completion_url = models.URLField(
+        max_length=500, blank=True, help_text="Return link shown with the completion code."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -79,6 +105,12 @@ class Project(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(overlap__gte=1), name="project_overlap_positive"),
             models.CheckConstraint(condition=Q(lease_seconds__gte=30), name="project_lease_min_30s"),
+            models.CheckConstraint(condition=Q(gold_rate__gte=0, gold_rate__lte=1), name="project_gold_rate_0_1"),
+            models.CheckConstraint(
+                condition=Q(gold_accuracy_threshold__gte=0, gold_accuracy_threshold__lte=1),
+                name="project_gold_threshold_0_1",
+            ),
+            models.CheckConstraint(condition=Q(too_fast_seconds__gte=0), name="project_too_fast_nonnegative"),
         ]
 
     def __str__(self) -> str:
@@ -97,6 +129,10 @@ class Membership(models.Model):
     role = models.CharField(max_length=16, choices=ROLE_CHOICES)
     paused = models.BooleanField(default=False, help_text="A paused rater is offered no pairs.")
     paused_reason = models.CharField(max_length=300, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    # Set when a manager resumes a rater: gold accuracy for the automatic pause then counts only
+    # gold judgments made after it, so the same evidence does not pause them again at once.
+    resumed_at = models.DateTimeField(null=True, blank=True)
     excluded = models.BooleanField(
         default=False, help_text="Judgments kept but left out of analysis and exports."
     )
@@ -108,6 +144,10 @@ class Membership(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "user"], name="membership_unique_user"),
             models.CheckConstraint(condition=Q(role__in=["manager", "rater"]), name="membership_role_valid"),
+            # One account per crowd worker id and project.
+            models.UniqueConstraint(
+                fields=["project", "external_id"], condition=~Q(external_id=""), name="membership_unique_external_id"
+            ),
         ]
 
     def __str__(self) -> str:
