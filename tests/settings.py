@@ -17,7 +17,8 @@ def _answers(host: str, port: int) -> bool:
 if not os.environ.get("DATABASE_URL") and _answers("127.0.0.1", 5432):
     os.environ["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/vidjudge"
 if not os.environ.get("REDIS_URL") and _answers("127.0.0.1", 6379):
-    os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/15"
+    # TEST_REDIS_URL lets parallel runs on one machine keep to their own Redis database.
+    os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 from config.settings import *  # noqa: E402,F403
 from config.settings import DATABASES, VAR_DIR  # noqa: E402
