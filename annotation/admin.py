@@ -23,8 +23,9 @@ class ProjectAdmin(admin.ModelAdmin):
 
 @admin.register(models.Membership)
 class MembershipAdmin(admin.ModelAdmin):
-    list_display = ["id", "project", "user", "role", "paused", "excluded"]
+    list_display = ["id", "project", "user", "role", "paused", "paused_reason", "excluded", "external_id"]
     list_filter = ["role", "paused", "excluded"]
+    search_fields = ["user__username", "external_id"]
     raw_id_fields = ["user", "project"]
 
 
@@ -71,7 +72,7 @@ class AssignmentAdmin(admin.ModelAdmin):
 
 @admin.register(models.Judgment)
 class JudgmentAdmin(admin.ModelAdmin):
-    list_display = ["id", "project", "pair", "rater", "source", "duration_ms", "created_at"]
+    list_display = ["id", "project", "pair", "rater", "source", "duration_ms", "flags", "created_at"]
     list_filter = ["project", "source"]
     raw_id_fields = ["pair", "rater", "assignment"]
 

@@ -1,6 +1,7 @@
 """Reading tabular import files (CSV or JSON Lines) into numbered rows, and checking paths.
 
-Pure helpers shared by every importer (manifests, judgments, scores): no database access.
+Pure helpers shared by every importer (manifests, judgments, scores): no database access
+(``check_import_url`` may look a host name up in DNS when asked to).
 """
 
 from __future__ import annotations
@@ -8,9 +9,11 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import ipaddress
 import json
 import os
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -186,16 +189,104 @@ def resolve_import_path(raw: str, roots: list[Path]) -> tuple[Path | None, str |
     return None, last_reason
 
 
-def check_import_url(raw: str, *, enabled: bool, allowed_hosts: list[str]) -> str | None:
-    """None when ``raw`` may be fetched, else the reason it may not."""
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address leads to: mapped (::ffff:a.b.c.d), compatible
+    (::a.b.c.d), NAT64 (64:ff9b::/96), 6to4 (2002::/16) and Teredo (both ends)."""
+    found = [a for a in (ip.ipv4_mapped, ip.sixtofour) if a is not None]
+    if ip.teredo:
+        found.extend(ip.teredo)
+    if ip in _NAT64 or (ip in _IPV4_COMPATIBLE and not (ip.is_loopback or ip.is_unspecified)):
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return found
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def address_problem(address: str) -> str | None:
+    """None when ``address`` (an IP literal) is a public unicast address, else why it is not.
+
+    Refused: loopback, private, link-local, shared (100.64/10), multicast, reserved,
+    unspecified, documentation and benchmark ranges, IPv6 site-local, and every IPv6 address
+    that embeds one of those IPv4 addresses (mapped, compatible, NAT64, 6to4, Teredo).
+    """
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return f"{address!r} is not an IP address"
+    candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        candidates = [*_embedded_ipv4(ip), ip]  # the IPv4 it leads to says more than its own range
+    for candidate in candidates:
+        for attribute, words in (
+            ("is_loopback", "a loopback"),
+            ("is_unspecified", "an unspecified"),
+            ("is_link_local", "a link-local"),
+            ("is_multicast", "a multicast"),
+            ("is_reserved", "a reserved"),
+            ("is_private", "a private"),
+            ("is_site_local", "a site-local"),
+        ):
+            if getattr(candidate, attribute, False):
+                inside = "" if candidate is ip else f" (it leads to {candidate})"
+                return f"{address} is {words} address{inside}"
+        if not candidate.is_global:
+            return f"{address} is not a public address"
+    return None
+
+
+def check_import_url(
+    raw: str,
+    *,
+    enabled: bool,
+    allowed_hosts: list[str],
+    resolve: bool = False,
+    address_check: Callable[[str], str | None] | None = None,
+) -> str | None:
+    """None when ``raw`` may be fetched, else the reason it may not.
+
+    Only http(s) URLs without credentials, whose host is one of ``allowed_hosts`` (exact,
+    case-insensitive); an IP-literal host must be public (see ``address_problem``). With
+    ``resolve`` the host name is looked up and every address it resolves to must be public:
+    a listed name that points inside the network is refused too. The fetch itself checks
+    again at connect time and on every redirect (annotation.url_fetch), so a DNS answer that
+    changes in between gains nothing. ``address_check`` replaces ``address_problem`` as the
+    rule for addresses.
+    """
+    address_check = address_check or address_problem
     if not enabled:
         return "URL import is disabled (set IMPORT_URLS_ENABLED and IMPORT_URL_ALLOWED_HOSTS)"
-    parsed = urlparse(raw)
-    host = (parsed.hostname or "").lower()
+    try:
+        parsed = urlparse(raw)
+        host = (parsed.hostname or "").lower().rstrip(".")
+        port = parsed.port
+    except ValueError as exc:  # a bad port or bracketed host
+        return f"not a valid URL ({exc})"
     if parsed.scheme not in ("http", "https") or not host:
         return "not an http(s) URL"
-    if host not in [h.lower() for h in allowed_hosts]:
+    if parsed.username is not None or parsed.password is not None:
+        return "credentials in the URL are not allowed"
+    if host not in {h.lower().rstrip(".") for h in allowed_hosts if h}:
         return f"host {host!r} is not in IMPORT_URL_ALLOWED_HOSTS"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        is_literal = False
+    else:
+        is_literal = True
+    if is_literal:
+        problem = address_check(host)
+        return f"refusing to fetch: {problem}" if problem else None
+    if resolve:
+        try:
+            infos = socket.getaddrinfo(host, port or (443 if parsed.scheme == "https" else 80), type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            return f"cannot resolve {host}: {exc}"
+        for info in infos:
+            problem = address_check(str(info[4][0]))
+            if problem:
+                return f"refusing to fetch from {host}: it resolves to an address that is not public ({problem})"
     return None
 
 

@@ -55,6 +55,11 @@ BROWSER_AUDIO_CODECS = frozenset({"aac", "mp3", "opus", "flac"})
 #: .txt/.nfo file as ANSI art, image2 and *_pipe read still images.
 _NOT_VIDEO_FORMATS = {"tty": "a text file", "image2": "a still image"}
 _REASON_MAX_CHARS = 500
+#: Tags that only describe the file's structure, with the values muxers write by themselves.
+#: Any other tag (or one of these with another value) may carry a generator's name.
+_STRUCTURAL_TAGS = frozenset({"major_brand", "minor_version", "compatible_brands", "language", "vendor_id"})
+_DEFAULT_HANDLERS = frozenset({"VideoHandler", "SoundHandler", "Core Media Video", "Core Media Audio"})
+_FFMPEG_ENCODER = re.compile(r"Lav[fc]\d+(\.\d+)*( [\w-]+)?")  # "Lavf59.27.100", "Lavc59.37.100 libx264"
 
 
 class MediaError(Exception):
@@ -87,6 +92,9 @@ class ProbeResult:
     audio_codec: str | None = None
     rotation: int = 0
     sample_aspect_ratio: float = 1.0
+    #: Container and stream tags that could say where the file came from (title, comment,
+    #: artist, a custom encoder or handler name...): see ``identifying_tags``.
+    metadata_tags: tuple[str, ...] = ()
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -204,6 +212,27 @@ def _rotation(stream: dict[str, Any]) -> int:
     return int(_float((stream.get("tags") or {}).get("rotate")) or 0)
 
 
+def identifying_tags(data: dict[str, Any]) -> tuple[str, ...]:
+    """Names (``format:title``, ``stream0:handler_name``...) of the tags in ffprobe's output
+    ``data`` that are not structural: they could name the generator, so a file carrying any
+    is not served as is (raters are blind); its browser copy is written without metadata."""
+    found: list[str] = []
+    sources = [("format", (data.get("format") or {}).get("tags") or {})]
+    sources += [(f"stream{i}", s.get("tags") or {}) for i, s in enumerate(data.get("streams") or [])]
+    sources += [(f"chapter{i}", c.get("tags") or {}) for i, c in enumerate(data.get("chapters") or [])]
+    for where, tags in sources:
+        for key, value in tags.items():
+            name = str(key).lower()
+            if name in _STRUCTURAL_TAGS or name == "creation_time":
+                continue
+            if name == "handler_name" and str(value) in _DEFAULT_HANDLERS:
+                continue
+            if name == "encoder" and _FFMPEG_ENCODER.fullmatch(str(value)):
+                continue
+            found.append(f"{where}:{name}")
+    return tuple(found)
+
+
 def probe(path: PathLike) -> ProbeResult:
     """Describe the video at ``path`` with ffprobe.
 
@@ -215,7 +244,7 @@ def probe(path: PathLike) -> ProbeResult:
     """
     size_bytes = os.stat(path).st_size  # a missing file is FileNotFoundError, not a bad video
     try:
-        data = ffmpeg.probe(os.fspath(path), v="error")
+        data = ffmpeg.probe(os.fspath(path), v="error", show_chapters=None)
     except ffmpeg.Error as exc:
         raise MediaError(f"not a video: {_clean_stderr(exc.stderr, (path,))}") from None
     fmt = data.get("format") or {}
@@ -261,6 +290,7 @@ def probe(path: PathLike) -> ProbeResult:
         audio_codec=(str(audios[0].get("codec_name") or "") or None) if audios else None,
         rotation=_rotation(video),
         sample_aspect_ratio=float(sar) if sar else 1.0,
+        metadata_tags=identifying_tags(data),
     )
 
 
@@ -343,7 +373,8 @@ def remux_faststart(src: PathLike, dst: PathLike, *, timeout: float | None = Non
     """Copy the first video stream of ``src`` into an MP4 at ``dst`` with the moov atom first.
 
     No re-encoding (``-c copy``), so it takes about as long as copying the file. Audio is
-    dropped, as in ``transcode`` (raters watch muted; one rule for every browser file).
+    dropped, as in ``transcode`` (raters watch muted; one rule for every browser file), and so
+    are metadata and chapters (a title or comment may name the generator; raters are blind).
     Atomic; MediaError with ffmpeg's reason on failure.
     """
     with atomic_path(dst) as tmp:
@@ -353,6 +384,8 @@ def remux_faststart(src: PathLike, dst: PathLike, *, timeout: float | None = Non
             format="mp4",
             c="copy",
             movflags="+faststart",
+            map_metadata=-1,
+            map_chapters=-1,
             an=None,
             sn=None,
             dn=None,
@@ -371,7 +404,7 @@ def transcode(
     smaller ones are not upscaled), the source's frame rate, ``+faststart``, and no audio:
     raters watch muted and metrics use frames only, so audio would cost bytes and a second
     codec for nothing. Rotation metadata is applied to the pixels (ffmpeg's autorotate), so
-    the output needs none.
+    the output needs none; no other metadata or chapters are kept (they may name the generator).
 
     Written atomically; on failure the temporary file is removed, ``dst`` is untouched and
     MediaError carries ffmpeg's reason.
@@ -395,6 +428,8 @@ def transcode(
             crf=20,
             pix_fmt="yuv420p",
             movflags="+faststart",
+            map_metadata=-1,
+            map_chapters=-1,
             an=None,
             sn=None,
             dn=None,

@@ -214,7 +214,13 @@ class ImportJob(models.Model):
     KIND_MANIFEST = "manifest"
     KIND_JUDGMENTS = "judgments"
     KIND_SCORES = "scores"
-    KIND_CHOICES = [(KIND_MANIFEST, "Manifest"), (KIND_JUDGMENTS, "Judgments"), (KIND_SCORES, "Scores")]
+    KIND_GOLD = "gold"
+    KIND_CHOICES = [
+        (KIND_MANIFEST, "Manifest"),
+        (KIND_JUDGMENTS, "Judgments"),
+        (KIND_SCORES, "Scores"),
+        (KIND_GOLD, "Gold answers"),
+    ]
     STATUS_RUNNING = "running"
     STATUS_DONE = "done"
     STATUS_FAILED = "failed"
@@ -336,8 +342,12 @@ class Pair(models.Model):
             # The assignment engine's scan: fullest open pairs first, then a fixed pseudo-random
             # order (a multiplicative hash of the id), so that one index range scan with LIMIT
             # answers "closest to completion, random among equals" at any number of pairs.
+            # is_gold second: normal pairs are one contiguous range (gold pairs, judged by every
+            # rater and so the fullest, never sit in front of them), and the gold pick reads the
+            # gold range backwards (least judged gold first).
             models.Index(
                 F("project"),
+                F("is_gold"),
                 (F("judgment_count") + F("lease_count")).desc(),
                 (F("id") * PAIR_SHUFFLE_MULTIPLIER) % PAIR_SHUFFLE_MODULUS,
                 name="pair_assignment_order",

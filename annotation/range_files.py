@@ -1,4 +1,6 @@
-"""Serving files from MEDIA_ROOT with HTTP Range support (browsers need 206 to seek)."""
+"""Serving media with HTTP Range support (browsers need 206 to seek), after the caller's
+permission check: from MEDIA_ROOT by Django itself or by nginx (``X-Accel-Redirect``), or, with
+``MEDIA_STORAGE=s3``, by a redirect to a short-lived presigned URL of the bucket."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+
+from annotation.storage import media_is_remote, media_key_check, media_signed_url
 
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CHUNK = 256 * 1024
@@ -69,15 +73,40 @@ def _read(path: Path, start: int, length: int) -> Iterator[bytes]:
             yield chunk
 
 
+def _redirect_to_bucket(relative: str, content_type: str | None) -> HttpResponse:
+    """302 to a presigned URL of ``relative``'s object; the browser's Range requests then go
+    to the bucket. The redirect itself is never cached (the URL expires)."""
+    try:
+        key = media_key_check(relative)
+    except ValueError:
+        raise Http404("no such file") from None
+    response = HttpResponseRedirect(media_signed_url(key=key, content_type=content_type))
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
 def serve_media(request: HttpRequest, relative: str, *, content_type: str | None = None) -> HttpResponse:
-    """Send ``relative`` (under MEDIA_ROOT) honouring Range; or hand it to nginx."""
-    path = media_path(relative)
+    """Send ``relative`` (a key under MEDIA_ROOT) honouring Range; or hand it to nginx.
+
+    With ``MEDIA_STORAGE=s3`` a file that is not in the local MEDIA_ROOT (which is all of them
+    but files a process rendered locally, such as the placeholder clip) is answered with a
+    redirect to the bucket. Call only after the permission check.
+    """
+    if media_is_remote():
+        try:
+            path = media_path(relative)
+        except Http404:
+            return _redirect_to_bucket(relative, content_type)
+    else:
+        path = media_path(relative)
     content_type = content_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     if settings.MEDIA_SERVE == "nginx":
         response = HttpResponse(content_type=content_type)
         response["X-Accel-Redirect"] = settings.MEDIA_ACCEL_PREFIX + str(
             path.relative_to(Path(settings.MEDIA_ROOT).resolve())
         )
+        # nginx keeps this from our answer when it serves the file (and adds Accept-Ranges itself).
+        response["Cache-Control"] = "private, max-age=3600"
         return response
     size = os.stat(path).st_size
     parsed = parse_range(request.headers.get("Range", ""), size)

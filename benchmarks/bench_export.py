@@ -6,10 +6,17 @@ so that its peak RSS is its own:
 - exports of every judgment (raw) to JSON Lines, Parquet and CSV through the export service
   (the code path of the API, the job and the command), and JSON Lines through the API itself
   (django.test.Client, token auth, streamed body consumed chunk by chunk);
-- preference exports (labels of final_verdict, TRL format) to JSON Lines and Parquet;
+- labels exports (every question) and preference exports (final_verdict, TRL format) to JSON
+  Lines and Parquet, majority and Dawid–Skene;
 - a full pull of the judgments feed page by page (5,000 per page, token auth, in-process WSGI).
 
-Usage: .venv/bin/python benchmarks/bench_export.py [--judgments 1000000] [--reuse]
+Peak RSS is the child's ``VmHWM`` (/proc/self/status): the high-water mark of the process image
+since it was exec'd. (``ru_maxrss`` is not used: Linux carries the parent's peak over fork+exec
+into it, so a child of a parent that seeded a million rows reported the parent's memory.)
+``rss_before_mb`` is the child's RSS just before the export starts (Django set up, the project
+read; for the API runs also the URL modules and what they import, as in a web worker).
+
+Usage: .venv/bin/python benchmarks/bench_export.py [--judgments 1000000] [--reuse] [--only raw,labels,...]
 Targets: exports >= 100,000 judgments/s with peak RSS < 300 MB; pull >= 20,000 rows/s.
 """
 
@@ -30,13 +37,19 @@ from benchmarks._common import recreate_postgres_db, table, write_result  # noqa
 
 DB_NAME = "vidjudge_bench_export"
 DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+#: kind, format, via, question, aggregation
 EXPORTS = [
-    ("raw", "jsonl", "service"),
-    ("raw", "parquet", "service"),
-    ("raw", "csv", "service"),
-    ("raw", "jsonl", "api"),
-    ("preference", "jsonl", "service"),
-    ("preference", "parquet", "service"),
+    ("raw", "jsonl", "service", "final_verdict", "majority"),
+    ("raw", "parquet", "service", "final_verdict", "majority"),
+    ("raw", "csv", "service", "final_verdict", "majority"),
+    ("raw", "jsonl", "api", "final_verdict", "majority"),
+    ("labels", "jsonl", "service", "all", "majority"),
+    ("labels", "parquet", "service", "all", "majority"),
+    ("preference", "jsonl", "service", "final_verdict", "majority"),
+    ("preference", "parquet", "service", "final_verdict", "majority"),
+    ("preference", "jsonl", "api", "final_verdict", "majority"),
+    ("preference", "jsonl", "service", "final_verdict", "dawid_skene"),
+    ("labels", "parquet", "service", "all", "dawid_skene"),
 ]
 
 
@@ -49,18 +62,30 @@ def _django() -> None:
     django.setup()
 
 
+def _status_mb(field: str) -> float:
+    """A memory figure of this process from /proc/self/status (Linux), in MiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
 def _peak_rss_mb() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return _status_mb("VmHWM")
 
 
-def child_export(kind: str, fmt: str, via: str, out: str) -> dict:
+def child_export(kind: str, fmt: str, via: str, question: str, aggregation: str, out: str) -> dict:
     _django()
     from annotation.models import Project
 
     project = Project.objects.get(name="bench export")
-    baseline = _peak_rss_mb()
+    if via == "api":
+        from django.urls import get_resolver
+
+        get_resolver().url_patterns  # noqa: B018 - a web worker has its URL modules (and their imports) loaded
+    baseline = _status_mb("VmRSS")
+    options = {"kind": kind, "format": fmt, "question": question, "aggregation": aggregation}
     start = time.perf_counter()
     size = 0
     if via == "api":
@@ -72,7 +97,7 @@ def child_export(kind: str, fmt: str, via: str, out: str) -> dict:
 
         token = Token.objects.get(user__username="bench-manager").key
         client = Client(HTTP_AUTHORIZATION=f"Token {token}")
-        response = client.get(f"/api/v1/projects/{project.pk}/exports/", {"kind": kind, "format": fmt})
+        response = client.get(f"/api/v1/projects/{project.pk}/exports/", options)
         assert response.status_code == 200, response.status_code
         with open(out, "wb") as target:
             for chunk in response.streaming_content:
@@ -81,7 +106,7 @@ def child_export(kind: str, fmt: str, via: str, out: str) -> dict:
     else:
         from annotation.services.exports import export_spec, export_write
 
-        spec = export_spec(project=project, options={"kind": kind, "format": fmt})
+        spec = export_spec(project=project, options=options)
         with open(out, "wb") as target:
             size = export_write(project=project, spec=spec, target=target)
     seconds = time.perf_counter() - start
@@ -144,7 +169,7 @@ def _machine_text() -> dict:
         except (OSError, subprocess.CalledProcessError):
             return ""
 
-    return {"nproc": run(["nproc"]), "free_h": run(["free", "-h"]),
+    return {"nproc": run(["nproc"]), "free_h": run(["free", "-h"]), "loadavg": run(["cat", "/proc/loadavg"]),
             "postgres": run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc", "SHOW server_version"])}
 
 
@@ -153,6 +178,7 @@ def main() -> None:
     parser.add_argument("--judgments", type=int, default=1_000_000)
     parser.add_argument("--page-size", type=int, default=5000)
     parser.add_argument("--reuse", action="store_true", help="Keep an already seeded database.")
+    parser.add_argument("--only", default="", help="Comma-separated kinds to run (raw, labels, preference, pull).")
     parser.add_argument("--child", nargs="*")
     args = parser.parse_args()
     if args.child:
@@ -177,33 +203,40 @@ def main() -> None:
     n = args.judgments
 
     rows, results = [], []
+    load_start = Path("/proc/loadavg").read_text().strip()
     work = Path(tempfile.mkdtemp(prefix="vidjudge-bench-export-"))
-    for kind, fmt, via in EXPORTS:
+    only = {k for k in args.only.split(",") if k}
+    for kind, fmt, via, question, aggregation in EXPORTS:
+        if only and kind not in only:
+            continue
         out = work / f"{kind}-{via}.{fmt}"
-        r = _run_child(kind, fmt, via, str(out))
+        r = _run_child(kind, fmt, via, question, aggregation, str(out))
         written = _count_rows(out, fmt)
         if kind == "raw":
             assert written == n, (kind, fmt, written, n)
         rate = n / r["seconds"]
-        entry = {"what": f"export {kind} {fmt} ({via})", "judgments": n, "rows_written": written, **r,
-                 "judgments_per_s": rate}
+        what = f"export {kind} {question} {aggregation} {fmt} ({via})"
+        entry = {"what": what, "judgments": n, "rows_written": written, **r, "judgments_per_s": rate}
         results.append(entry)
-        rows.append((entry["what"], f"{n:,}", f"{written:,}", f"{r['seconds']:.2f}", f"{rate:,.0f}",
-                     f"{r['bytes'] / 2**20:,.0f}", f"{r['peak_rss_mb']:.0f}"))
+        rows.append((what, f"{n:,}", f"{written:,}", f"{r['seconds']:.2f}", f"{rate:,.0f}",
+                     f"{r['bytes'] / 2**20:,.0f}", f"{r['rss_before_mb']:.0f}", f"{r['peak_rss_mb']:.0f}"))
         out.unlink()
         print(rows[-1], flush=True)
-    pull = _run_child("pull", str(args.page_size))
-    assert pull["rows"] == n, pull
-    rate = pull["rows"] / pull["seconds"]
-    results.append({"what": f"pull judgments API ({args.page_size}/page)", "judgments": n, **pull, "rows_per_s": rate})
-    rows.append((f"pull API, {args.page_size}/page, {pull['pages']} pages", f"{n:,}", f"{pull['rows']:,}",
-                 f"{pull['seconds']:.2f}", f"{rate:,.0f}", "-", f"{pull['peak_rss_mb']:.0f}"))
+    if not only or "pull" in only:
+        pull = _run_child("pull", str(args.page_size))
+        assert pull["rows"] == n, pull
+        rate = pull["rows"] / pull["seconds"]
+        results.append({"what": f"pull judgments API ({args.page_size}/page)", "judgments": n, **pull,
+                        "rows_per_s": rate})
+        rows.append((f"pull API, {args.page_size}/page, {pull['pages']} pages", f"{n:,}", f"{pull['rows']:,}",
+                     f"{pull['seconds']:.2f}", f"{rate:,.0f}", "-", "-", f"{pull['peak_rss_mb']:.0f}"))
     work.rmdir()
 
     print()
-    print(table(rows, ("run", "judgments", "rows out", "seconds", "judgments/s", "MB", "peak RSS MB")))
+    print(table(rows, ("run", "judgments", "rows out", "seconds", "judgments/s", "MB", "RSS before MB",
+                       "peak RSS MB")))
     path = write_result("export", {"judgments": n, "seed_seconds": seed_seconds, "runs": results,
-                                   "machine_text": _machine_text()})
+                                   "machine_text": _machine_text(), "loadavg_start": load_start})
     print(f"\nwrote {path}")
 
 

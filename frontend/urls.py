@@ -2,13 +2,13 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from annotation import views_media
-from frontend import views
+from frontend import views, views_auth
 
 app_name = "frontend"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(template_name="frontend/login.html"), name="login"),
+    path("login/", views_auth.LoginView.as_view(), name="login"),  # throttled sign-in
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("projects/<id:pk>/", views.project_detail, name="project"),
     path("projects/<id:pk>/pairs/generate/", views.project_generate_pairs, name="project-generate-pairs"),
@@ -18,4 +18,6 @@ urlpatterns = [
     path("", include("frontend.urls_rater")),
     path("", include("frontend.urls_dashboard")),
     path("", include("frontend.urls_exports")),
+    path("", include("frontend.urls_crowd")),
+    path("", include("frontend.urls_raters")),
 ]

@@ -21,14 +21,18 @@ def rate(request: HttpRequest, pk: int) -> HttpResponse:
     # Only the project's raters: managers know the generators, their judgments would not be blind.
     if ctx is None or ctx.role != Membership.ROLE_RATER:
         raise Http404("no such project")
+    # A rater who came in through the invite link (a crowd worker) sees no links to other pages.
+    crowd = Membership.objects.filter(project_id=pk, user_id=request.user.pk).exclude(external_id="").exists()
     return render(
         request,
         "frontend/rate.html",
         {
             "project": ctx.project,
+            "crowd": crowd,
             "paused": ctx.paused,
             "paused_reason": ctx.paused_reason,
             "next_url": reverse("api-assignment-next", args=[ctx.project.pk]),
+            "completion_url": reverse("frontend:rate-completion", args=[ctx.project.pk]),
             "skip_reasons": Assignment.SKIP_REASONS,
             "speeds": SPEEDS,
         },

@@ -26,6 +26,7 @@ from typing import Any
 from billiard.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
+from annotation.storage import MediaObjectMissing, media_local_file
 from metrics.backends import backend_static_problem
 from metrics.errors import BackendNotConfigured, PermanentMetricError
 from metrics.flow import FARNEBACK, RAFT_ITERATIONS, ensure_flow_backend, flow_backend_name
@@ -161,13 +162,19 @@ class Engine:
             return _Partial(job, None, [], [], {}, started)
         specs = {m.frames.key: m.frames for m in metrics}
         try:
-            sample = sample_video(
-                job.path,
-                specs.values(),
-                native_size=job.native_size,
-                threads=self.decode_threads,
-                processes=self._processes,
-            )
+            # In s3 mode the video is fetched to a scratch file for the decode only; the frames
+            # are in memory once sample_video returns, so the copy goes before the metrics run.
+            with media_local_file(job.path) as path:
+                sample = sample_video(
+                    path,
+                    specs.values(),
+                    native_size=job.native_size,
+                    threads=self.decode_threads,
+                    processes=self._processes,
+                )
+        except MediaObjectMissing as exc:  # not in the bucket: no retry would find it
+            failed = [ScoreResult(m.name, m.current_version, None, str(exc), {"stage": "fetch"}) for m in metrics]
+            return _Partial(job, None, failed, [], {}, started)
         except PermanentMetricError as exc:
             failed = [ScoreResult(m.name, m.current_version, None, str(exc), {"stage": "decode"}) for m in metrics]
             return _Partial(job, None, failed, [], {}, started)

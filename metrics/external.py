@@ -1,9 +1,11 @@
 """Import per-video scores computed elsewhere (CSV or JSON Lines), validated row by row.
 
 Columns: ``prompt_id`` (the prompt's external id), ``generator`` (its name in the project),
-``metric``, ``value``, optional ``version`` (default ``"external"``). Every row is checked on
+``metric``, ``value``, optional ``version`` (default ``"external"``). The file is read by the
+importers' shared reader (``annotation.manifest.read_rows``, as manifests and judgments are),
+plus one more form: a ``.json`` file holding a JSON array of objects. Every row is checked on
 its own and a bad row never stops the good ones; row numbers are 1-based data rows (the CSV
-header is not counted; in JSON Lines, the line number; in a ``.json`` array, the item). A
+header and blank JSON Lines are not counted; in a ``.json`` array, the item). A
 score already imported is updated when its value changed; a computed score is never
 overwritten. Imported scores are ordinary ``MetricScore`` rows with ``source="external"``, so
 analysis treats them like computed ones.
@@ -11,18 +13,18 @@ analysis treats them like computed ones.
 
 from __future__ import annotations
 
-import csv
+import codecs
 import io
 import json
 import math
 import re
-from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from annotation.manifest import FileRefused, Row, read_rows
 from annotation.models import Generator, ImportJob, Project, Prompt, Video
 from annotation.services.import_jobs import import_job_finish, import_job_refuse, import_job_start
 from metrics.models import MetricScore
@@ -35,61 +37,26 @@ MAX_VERSION = 128
 MAX_ERRORS_REPORTED = 1000
 
 
-class _FileRefused(Exception):
-    pass
-
-
-def _read_text(file_obj: Any) -> str:
+def _read_bytes(file_obj: Any) -> bytes:
     limit = int(getattr(settings, "IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024))
     data = file_obj.read(limit + 1)
     if len(data) > limit:
-        raise _FileRefused(f"the file is larger than IMPORT_MAX_UPLOAD_BYTES ({limit} bytes)")
-    if isinstance(data, bytes):
+        raise FileRefused(f"the file is larger than IMPORT_MAX_UPLOAD_BYTES ({limit} bytes)")
+    return data.encode() if isinstance(data, str) else data
+
+
+def _rows(data: bytes, file_name: str) -> list[Row]:
+    """Numbered rows (a row that cannot be parsed carries its ``error``); raises FileRefused."""
+    if file_name.lower().endswith(".json") and data.lstrip(codecs.BOM_UTF8).lstrip().startswith(b"["):
         try:
-            return data.decode("utf-8-sig")
+            items = json.loads(data.decode("utf-8-sig"))
         except UnicodeDecodeError as exc:
-            raise _FileRefused(f"the file is not UTF-8 text ({exc})") from None
-    return data.lstrip("\ufeff")
-
-
-def _rows(text: str, file_name: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
-    """(row number, fields or None, parse error) per data row."""
-    name = file_name.lower()
-    if name.endswith(".json") and text.lstrip().startswith("["):  # a JSON array of objects
-        try:
-            items = json.loads(text)
+            raise FileRefused(f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         except json.JSONDecodeError as exc:
-            raise _FileRefused(f"not valid JSON: {exc.msg} (line {exc.lineno})") from None
-        for number, obj in enumerate(items, start=1):
-            yield (number, obj, "") if isinstance(obj, dict) else (number, None, "each item must be a JSON object")
-        return
-    if name.endswith((".jsonl", ".ndjson", ".json")):
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield number, None, f"not valid JSON: {exc.msg}"
-                continue
-            if not isinstance(obj, dict):
-                yield number, None, "each line must be a JSON object"
-                continue
-            yield number, obj, ""
-        return
-    if not name.endswith((".csv", ".txt")):
-        raise _FileRefused("unknown file type: use .csv or .jsonl")
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [column for column in REQUIRED if column not in header]
-    if missing:
-        raise _FileRefused(f"the CSV header lacks the columns {missing} (required: {list(REQUIRED)})")
-    reader.fieldnames = header
-    for number, record in enumerate(reader, start=1):
-        if None in record:
-            yield number, None, "more fields than the header has columns"
-            continue
-        yield number, record, ""
+            raise FileRefused(f"not valid JSON: {exc.msg} (line {exc.lineno})") from None
+        return [Row(number, item) if isinstance(item, dict) else Row(number, {}, "each item must be a JSON object")
+                for number, item in enumerate(items, start=1)]
+    return list(read_rows(io.BytesIO(data), file_name, required=REQUIRED))
 
 
 def _text(record: dict[str, Any], field: str) -> str:
@@ -129,8 +96,8 @@ def metric_scores_import(*, project: Project, file_obj: Any, file_name: str, use
     }
     errors: list[tuple[int, str, str]] = []
     try:
-        rows = list(_rows(_read_text(file_obj), file_name))
-    except _FileRefused as exc:
+        rows = _rows(_read_bytes(file_obj), file_name)
+    except FileRefused as exc:
         import_job_refuse(job=job, reason=str(exc))
         report.update(status=job.status, error=job.error)
         return report
@@ -141,7 +108,7 @@ def metric_scores_import(*, project: Project, file_obj: Any, file_name: str, use
         (p, g): v for v, p, g in Video.objects.filter(project=project).values_list("id", "prompt_id", "generator_id")
     }
     computed_versions = current_versions()
-    metrics_in_file = {_text(record, "metric") for _, record, _ in rows if record is not None}
+    metrics_in_file = {_text(row.data, "metric") for row in rows if not row.error}
     existing = {
         (s.video_id, s.metric, s.version): s
         for s in MetricScore.objects.filter(video__project=project, metric__in=metrics_in_file).only(
@@ -153,9 +120,10 @@ def metric_scores_import(*, project: Project, file_obj: Any, file_name: str, use
     to_update: list[MetricScore] = []
     now = timezone.now()
 
-    for number, record, parse_error in rows:
-        if record is None:
-            errors.append((number, "", parse_error))
+    for row in rows:
+        number, record = row.number, row.data
+        if row.error:
+            errors.append((number, "", row.error))
             continue
         row_errors: list[tuple[str, str]] = []
         prompt_key, generator_name = _text(record, "prompt_id"), _text(record, "generator")
@@ -224,6 +192,10 @@ def metric_scores_import(*, project: Project, file_obj: Any, file_name: str, use
         # ignore_conflicts: a concurrent import of the same rows must not fail this one
         MetricScore.objects.bulk_create(to_create, batch_size=1000, ignore_conflicts=True)
         MetricScore.objects.bulk_update(to_update, ["value", "import_job", "computed_at", "details"], batch_size=1000)
+        if to_create or to_update:  # the project's cached analysis (metric alignment) is stale after commit
+            from annotation.services.dashboard import dashboard_invalidate  # noqa: PLC0415
+
+            dashboard_invalidate(project_id=project.pk)
         error_rows = len({row for row, _, _ in errors})
         report.update(
             total_rows=len(rows),

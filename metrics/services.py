@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation.models import Video
+from annotation.services.dashboard import dashboard_invalidate
 from config.tasks import enqueue_many_on_commit, enqueue_on_commit
 from metrics.backends import backend_identity
 from metrics.external import metric_scores_import
@@ -112,7 +113,8 @@ def _store_scores(*, video_id: int, scores: list[Any], force: bool = False, retr
     if not scores:
         return 0
     with transaction.atomic():
-        if not Video.objects.select_for_update().filter(pk=video_id).values_list("pk", flat=True):
+        project_ids = list(Video.objects.select_for_update().filter(pk=video_id).values_list("project_id", flat=True))
+        if not project_ids:
             return 0  # deleted meanwhile
         existing = {
             (s.metric, s.version): s
@@ -127,6 +129,8 @@ def _store_scores(*, video_id: int, scores: list[Any], force: bool = False, retr
                 force=force,
                 retry_failed=retry_failed,
             )
+        if written:  # the project's cached analysis (metric alignment) is stale after commit
+            dashboard_invalidate(project_id=project_ids[0])
         return written
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -15,21 +14,14 @@ from annotation.models import ImportJob, Project
 from annotation.selectors.imports import import_report
 from annotation.services.imports import manifest_import
 from annotation.services.pairs import pairs_generate
-
-ALLOWED_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json")
+from annotation.uploads import TOO_LARGE, upload_check
 
 
 class ImportUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="A manifest in CSV or JSON Lines.")
 
     def validate_file(self, value):
-        if not value.name.lower().endswith(ALLOWED_SUFFIXES):
-            raise serializers.ValidationError(f"expected a {', '.join(ALLOWED_SUFFIXES)} file, got {value.name!r}")
-        if value.size > settings.IMPORT_MAX_UPLOAD_BYTES:
-            raise serializers.ValidationError(
-                f"the file is {value.size} bytes; the limit is {settings.IMPORT_MAX_UPLOAD_BYTES}"
-            )
-        return value
+        return upload_check(upload=value)  # size (413), name and content (400)
 
 
 class ImportListCreateApi(APIView):
@@ -38,7 +30,8 @@ class ImportListCreateApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": ImportUploadSerializer},
-        responses={201: OpenApiResponse(description="The import report"), 400: OpenApiResponse(description="Bad file")},
+        responses={201: OpenApiResponse(description="The import report"), 400: OpenApiResponse(description="Bad file"),
+                   413: TOO_LARGE},
         summary="Upload a manifest",
     )
     def post(self, request, project_id: int):

@@ -1,8 +1,9 @@
 """Rater endpoints: lease the next pair, submit a judgment, skip.
 
 Blind by construction: responses carry the prompt, media URLs made of random public ids, the
-rubric and the rater's own progress; never generator names, file names or others' answers.
-Another rater's assignment answers 404, exactly like one that does not exist.
+rubric and the rater's own progress; never generator names, file names, others' answers, or
+whether a pair is a gold pair. Another rater's assignment answers 404, exactly like one that
+does not exist. A paused rater's 403 is calm and never says why (the reason is the managers').
 """
 
 from __future__ import annotations
@@ -117,6 +118,11 @@ class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Stable machine-readable reason.")
 
 
+class QuotaReachedSerializer(ErrorSerializer):
+    completion_code = serializers.CharField(allow_blank=True, help_text="The project's completion code, or \"\".")
+    completion_url = serializers.CharField(allow_blank=True, help_text="Where to return to, or \"\".")
+
+
 class AnswersErrorSerializer(ErrorSerializer):
     answers = serializers.DictField(
         child=serializers.CharField(), help_text="Question key -> why its answer was refused."
@@ -142,6 +148,14 @@ def _refused(exc: RaterActionError) -> Response:
 
 def _error(message: str, code: str, http_status: int) -> Response:
     return Response({"detail": message, "code": code}, status=http_status)
+
+
+#: What a paused rater reads: calm, not accusing, and never the reason (that is for managers).
+PAUSED_MESSAGE = (
+    "There are no pairs for you to rate in this project right now. Thank you for your work so far; "
+    "you may close this page."
+)
+QUOTA_MESSAGE = "You have judged all the pairs this project asks of one rater. Thank you!"
 
 
 _NOT_FOUND_ASSIGNMENT = OpenApiResponse(
@@ -263,13 +277,30 @@ class AssignmentNextApi(RaterApiView):
             200: NextOutputSerializer,
             204: OpenApiResponse(description="Nothing is left for this rater in this project."),
             403: OpenApiResponse(
-                ErrorSerializer, description="Not a rater of this project (code not_rater), or paused (code paused)."
+                QuotaReachedSerializer,
+                description="Not a rater of this project (code not_rater); paused (code paused: a calm message, "
+                "no reason); or the rater has judged the project's rater_quota (code quota_reached, with the "
+                "project's completion_code and completion_url; those two fields only with this code).",
+                examples=[
+                    OpenApiExample(
+                        "paused", value={"detail": PAUSED_MESSAGE, "code": "paused"}, response_only=True,
+                        status_codes=["403"],
+                    ),
+                    OpenApiExample(
+                        "quota reached",
+                        value={"detail": QUOTA_MESSAGE, "code": "quota_reached", "completion_code": "C1A2B3",
+                               "completion_url": "https://app.prolific.com/submissions/complete?cc=C1A2B3"},
+                        response_only=True,
+                        status_codes=["403"],
+                    ),
+                ],
             ),
             404: OpenApiResponse(ErrorSerializer, description="No such project, or not a member of it."),
         },
         summary="Lease the next pair",
         description="Leases the rater the next pair to judge (or gives back the lease they still hold, "
-        "so a reload loses nothing). The lease expires at expires_at; the pair then returns to the pool.",
+        "so a reload loses nothing). The lease expires at expires_at; the pair then returns to the pool. "
+        "A lease already held can still be submitted after a pause or once the quota is reached.",
         tags=["rater"],
     )
     def post(self, request, project_id: int) -> Response:
@@ -279,8 +310,15 @@ class AssignmentNextApi(RaterApiView):
         if ctx.role != Membership.ROLE_RATER:
             return _error("Only raters of this project judge its pairs.", "not_rater", status.HTTP_403_FORBIDDEN)
         if ctx.paused:
-            reason = f": {ctx.paused_reason}" if ctx.paused_reason else "."
-            return _error(f"Your work on this project is paused{reason}", "paused", status.HTTP_403_FORBIDDEN)
+            return _error(PAUSED_MESSAGE, "paused", status.HTTP_403_FORBIDDEN)
+        if ctx.quota_reached:
+            body = {
+                "detail": QUOTA_MESSAGE,
+                "code": "quota_reached",
+                "completion_code": ctx.project.completion_code,
+                "completion_url": ctx.project.completion_url,
+            }
+            return Response(body, status=status.HTTP_403_FORBIDDEN)
         lease = assignment_next(project=ctx.project, rater=request.user)
         if lease is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
@@ -362,6 +400,7 @@ class JudgmentSubmitApi(RaterApiView):
                 assignment=ctx.assignment,
                 questions=ctx.questions,
                 answers=data["answers"],
+                pair=ctx.pair,
                 duration_ms=data.get("duration_ms"),
                 watch_left_seconds=data.get("watch_left_seconds"),
                 watch_right_seconds=data.get("watch_right_seconds"),

@@ -1,10 +1,9 @@
 from django.urls import include, path
-from rest_framework.authtoken.views import obtain_auth_token
 
-from annotation.api import imports
+from annotation.api import auth, imports
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", auth.TokenObtainApi.as_view(), name="api-token"),  # throttled sign-in
     path("projects/<id:project_id>/imports/", imports.ImportListCreateApi.as_view(), name="api-imports"),
     path(
         "projects/<id:project_id>/imports/<id:import_id>/",

@@ -7,9 +7,10 @@ take seconds instead of tens of seconds. Other databases (the embedded SQLite de
 server-side iterator over ``values_list`` rows, converted per batch.
 
 The queryset must select only annotations, in the schema's order (``select_columns`` builds it),
-so that the SQL column order is the schema's order. While batches are being read, no other query
-may run on the same connection (it is in COPY mode): read everything you need first, or use a
-second connection (as the export job does for its progress).
+so that the SQL column order is the schema's order; ``sql_batches`` reads a SELECT composed from
+querysets' SQL (e.g. pairs joined to their vote counts) the same way. While batches are being
+read, no other query may run on the same connection (it is in COPY mode): read everything you
+need first, or use a second connection (as the export job does for its progress).
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from __future__ import annotations
 import io
 import queue
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Expression, F, QuerySet
 
 #: Bytes per CSV block parsed at once: bounds the memory of one batch (~4,000 wide rows).
@@ -116,6 +117,7 @@ class _QueueReader(io.RawIOBase):
 
 
 def _copy_batches(sql: str, schema: pa.Schema, alias: str) -> Iterator[pa.RecordBatch]:
+    block_bytes = CSV_BLOCK_BYTES
     connection = connections[alias]
     connection.ensure_connection()
     raw = connection.connection  # psycopg2 connections are thread-safe; cursors are not shared
@@ -140,10 +142,8 @@ def _copy_batches(sql: str, schema: pa.Schema, alias: str) -> Iterator[pa.Record
     finished = False
     try:
         reader = pa_csv.open_csv(
-            io.BufferedReader(_QueueReader(chunks), CSV_BLOCK_BYTES),
-            read_options=pa_csv.ReadOptions(
-                column_names=schema.names, block_size=CSV_BLOCK_BYTES, use_threads=False
-            ),
+            io.BufferedReader(_QueueReader(chunks), block_bytes),
+            read_options=pa_csv.ReadOptions(column_names=schema.names, block_size=block_bytes, use_threads=False),
             parse_options=pa_csv.ParseOptions(newlines_in_values=True),
             convert_options=pa_csv.ConvertOptions(
                 column_types=schema,
@@ -175,25 +175,34 @@ def _copy_batches(sql: str, schema: pa.Schema, alias: str) -> Iterator[pa.Record
             connection.close()
 
 
+def _rows_to_batch(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.RecordBatch:
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema]
+    arrays = []
+    for values, field in zip(columns, schema, strict=True):
+        if pa.types.is_string(field.type):
+            values = [None if v is None else str(v) for v in values]
+        arrays.append(pa.array(values, type=field.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
 def _portable_batches(qs: QuerySet, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
     rows: list[tuple[Any, ...]] = []
-
-    def make() -> pa.RecordBatch:
-        columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema]
-        arrays = []
-        for values, field in zip(columns, schema, strict=True):
-            if pa.types.is_string(field.type):
-                values = [None if v is None else str(v) for v in values]
-            arrays.append(pa.array(values, type=field.type))
-        return pa.RecordBatch.from_arrays(arrays, schema=schema)
-
     for row in qs.iterator(chunk_size=batch_rows):
         rows.append(row)
         if len(rows) >= batch_rows:
-            yield make()
+            yield _rows_to_batch(rows, schema)
             rows.clear()
     if rows:
-        yield make()
+        yield _rows_to_batch(rows, schema)
+
+
+def _portable_sql_batches(
+    sql: str, params: Sequence[Any], schema: pa.Schema, alias: str, batch_rows: int
+) -> Iterator[pa.RecordBatch]:
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(batch_rows):
+            yield _rows_to_batch(rows, schema)
 
 
 def query_batches(
@@ -204,12 +213,26 @@ def query_batches(
     Lazy: nothing runs until the first batch is asked for. Empty results give no batch.
     """
     alias = qs.db
+    if connections[alias].vendor == "postgresql":
+        sql, params = qs.query.sql_with_params()
+        yield from sql_batches(sql, params, schema, alias=alias)
+    else:
+        yield from _portable_batches(qs, schema, batch_rows)
+
+
+def sql_batches(
+    sql: str, params: Sequence[Any], schema: pa.Schema, *, alias: str = DEFAULT_DB_ALIAS, batch_rows: int | None = None
+) -> Iterator[pa.RecordBatch]:
+    """Record batches of a SELECT (``%s`` placeholders) whose columns are ``schema``'s, in order.
+
+    For statements composed from querysets' SQL (e.g. a join with an aggregate). Lazy, like
+    :func:`query_batches`.
+    """
     connection = connections[alias]
     if connection.vendor == "postgresql":
-        sql, params = qs.query.sql_with_params()
         connection.ensure_connection()
         with connection.connection.cursor() as cursor:
             text = cursor.mogrify(sql, params).decode()
         yield from _copy_batches(text, schema, alias)
     else:
-        yield from _portable_batches(qs, schema, batch_rows)
+        yield from _portable_sql_batches(sql, params, schema, alias, batch_rows or PORTABLE_BATCH_ROWS)

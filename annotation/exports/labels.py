@@ -1,9 +1,10 @@
-"""Aggregated labels and TRL preference pairs.
+"""Aggregated labels and TRL preference pairs, streamed with bounded memory.
 
-Labels are computed once over the question's judgments (integer arrays, see
-``annotation.selectors.labels``); the pairs' prompts and videos are then streamed in pair id
-order and merged with the labels batch by batch, so memory holds the labels table and one batch
-of pairs, never every prompt text.
+The database counts each pair's votes and joins them to the pair's prompt, generators and videos
+(:func:`annotation.selectors.labels.label_count_batches`); every batch becomes label rows
+(pair, then rubric order), is filtered (``ties``, ``undecided``, ``min_agreement``) and shaped
+into an Arrow batch. Memory holds one batch, whatever the number of judgments; Dawid–Skene also
+holds the question's judgments as compact arrays while it is fitted. Gold pairs have no labels.
 
 Preference rows follow TRL's preference format — ``prompt``, ``chosen``, ``rejected`` (here
 video paths or URLs) — plus ids, generators, question, votes and agreement. A tie or an
@@ -14,18 +15,16 @@ before training on preferences.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from annotation.exports.arrow_source import query_batches, select_columns
+from annotation.exports.aggregation import JUDGMENTS_COLUMN, LabelRows
 from annotation.exports.spec import ALL_QUESTIONS, ExportSpec
 from annotation.exports.videos import video_columns, with_video_refs
-from annotation.models import Pair
-from annotation.selectors.labels import labels_frame
+from annotation.selectors.labels import label_count_batches
 
 PAIR_SCHEMA = pa.schema([
     ("pair_id", pa.int64()),
@@ -36,6 +35,8 @@ PAIR_SCHEMA = pa.schema([
     ("video_a", pa.string()),
     ("video_b", pa.string()),
 ])
+#: Rows per batch handed to the writers.
+OUT_BATCH_ROWS = 4096
 _COUNTS = [("n", pa.int64()), ("votes_a", pa.int64()), ("votes_tie", pa.int64()), ("votes_b", pa.int64()),
            ("agreement", pa.float64())]
 
@@ -72,28 +73,109 @@ def preference_schema(spec: ExportSpec) -> pa.Schema:  # noqa: ARG001 - same col
     ])
 
 
-def filtered_labels(labels: pd.DataFrame, spec: ExportSpec) -> pd.DataFrame:
-    """Apply ``ties``, ``undecided`` and ``min_agreement``; add ``flag``."""
-    label = labels["label"]
-    undecided = label.isna().to_numpy()
-    tie = (label == "tie").fillna(False).to_numpy(dtype=bool)
-    keep = np.ones(len(labels), dtype=bool)
+_ANSWER_TEXTS = pa.array(["a", "tie", "b"], type=pa.string())
+
+
+def _texts(codes: np.ndarray) -> pa.Array:
+    """Answer categories as "a" / "tie" / "b", null where −1."""
+    return _ANSWER_TEXTS.take(pa.array(codes.astype(np.int64), mask=codes < 0))
+
+
+def _floats(values: np.ndarray) -> pa.Array:
+    return pa.array(values, type=pa.float64(), mask=np.isnan(values))
+
+
+def _kept(rows: LabelRows, spec: ExportSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Rows kept by ``ties``, ``undecided`` and ``min_agreement``, and their ``flag`` codes
+    (0: none, 1: tie, 2: undecided)."""
+    undecided = rows.label < 0
+    tie = rows.label == 1
+    keep = np.ones(rows.label.size, dtype=bool)
     if spec.ties == "drop":
         keep &= ~tie
     if spec.undecided == "drop":
         keep &= ~undecided
     if spec.min_agreement is not None:
-        agreement = labels["agreement"].to_numpy(dtype=float)
-        keep &= ~np.isnan(agreement) & (agreement >= spec.min_agreement - 1e-12)
-    out = labels.loc[keep].copy()
-    out["flag"] = np.where(undecided[keep], "undecided", np.where(tie[keep], "tie", None))
-    return out.reset_index(drop=True)
+        keep &= ~np.isnan(rows.agreement) & (rows.agreement >= spec.min_agreement - 1e-12)
+    flag = np.where(undecided, 2, np.where(tie, 1, 0))
+    return np.flatnonzero(keep), flag
 
 
-def _pair_batches(project_id: int, spec: ExportSpec, video_prefix: str) -> Iterator[pa.RecordBatch]:
-    qs = Pair.objects.filter(project_id=project_id).order_by("id")
-    if spec.generators:
-        qs = qs.filter(generator_a__name__in=spec.generators, generator_b__name__in=spec.generators)
+_FLAGS = pa.array([None, "tie", "undecided"], type=pa.string())
+
+
+def _counts(rows: LabelRows, keep: np.ndarray) -> list[pa.Array]:
+    votes = rows.votes[keep]
+    return [pa.array(rows.n[keep]), pa.array(votes[:, 0]), pa.array(votes[:, 1]), pa.array(votes[:, 2]),
+            _floats(rows.agreement[keep])]
+
+
+def _labels_batch(info: pa.RecordBatch, rows: LabelRows, keep: np.ndarray, flag: np.ndarray, spec: ExportSpec,
+                  questions: pa.Array, schema: pa.Schema) -> pa.RecordBatch:
+    arrays = [info.column(name) for name in PAIR_SCHEMA.names]
+    arrays += [
+        questions.take(pa.array(rows.question[keep])),
+        pa.array([spec.aggregation] * keep.size, type=pa.string()),
+        _texts(rows.label[keep]),
+        _FLAGS.take(pa.array(flag[keep])),
+        *_counts(rows, keep),
+        pa.array(rows.unanimous[keep]),
+        _texts(rows.majority[keep]),
+        _floats(rows.confidence[keep]),
+    ]
+    if spec.aggregation == "dawid_skene":
+        arrays += [pa.array(rows.posteriors[keep, i]) for i in range(3)]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _preference_batch(info: pa.RecordBatch, rows: LabelRows, keep: np.ndarray, flag: np.ndarray, spec: ExportSpec,
+                      questions: pa.Array, schema: pa.Schema) -> pa.RecordBatch:
+    mask = pa.array(rows.label[keep] == 2)  # B won: B is chosen
+
+    def pick(a: str, b: str, *, winner: bool) -> pa.Array:
+        col_a, col_b = info.column(a), info.column(b)
+        return pc.if_else(mask, col_b, col_a) if winner else pc.if_else(mask, col_a, col_b)
+
+    arrays = [
+        info.column("prompt"),
+        pick("video_a", "video_b", winner=True),
+        pick("video_a", "video_b", winner=False),
+        info.column("pair_id"),
+        info.column("prompt_id"),
+        questions.take(pa.array(rows.question[keep])),
+        pick("generator_a", "generator_b", winner=True),
+        pick("generator_a", "generator_b", winner=False),
+        info.column("generator_a"),
+        info.column("generator_b"),
+        info.column("video_a"),
+        info.column("video_b"),
+        _texts(rows.label[keep]),
+        _FLAGS.take(pa.array(flag[keep])),
+        pa.array([spec.aggregation] * keep.size, type=pa.string()),
+        *_counts(rows, keep),
+        _floats(rows.confidence[keep]),
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def label_batches(
+    *,
+    project_id: int,
+    spec: ExportSpec,
+    question_keys: list[str],
+    video_prefix: str,
+    on_read: Callable[[int], None] | None = None,
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """Schema and lazy batches of a labels or preference export, in pair id then rubric order.
+
+    ``on_read(n)`` is told, batch by batch, how many judgments were counted. A batch may have no
+    row (every pair of it filtered out), so progress keeps moving.
+    """
+    questions = list(question_keys) if spec.question == ALL_QUESTIONS else [spec.question]
+    question_names = pa.array(questions, type=pa.string())
+    preference = spec.kind == "preference"
+    schema = preference_schema(spec) if preference else labels_schema(spec)
+    build = _preference_batch if preference else _labels_batch
     columns = {
         "pair_id": "id",
         "prompt_id": "prompt__external_id",
@@ -102,105 +184,26 @@ def _pair_batches(project_id: int, spec: ExportSpec, video_prefix: str) -> Itera
         "generator_b": "generator_b__name",
         **video_columns(spec.videos),
     }
-    return with_video_refs(query_batches(select_columns(qs, columns), PAIR_SCHEMA), spec.videos, video_prefix)
-
-
-def _merged(labels: pd.DataFrame, pairs: Iterator[pa.RecordBatch]) -> Iterator[tuple[pd.DataFrame, pa.Table]]:
-    """(label rows, their pairs' rows) per pair batch; both are in pair id order."""
-    label_pairs = labels["pair_id"].to_numpy(dtype=np.int64)
-    if not label_pairs.size:
-        return  # the pairs' query is never started
-    for batch in pairs:
-        ids = batch.column(0).to_numpy()
-        if not ids.size:
-            continue
-        lo = int(np.searchsorted(label_pairs, ids[0], side="left"))
-        hi = int(np.searchsorted(label_pairs, ids[-1], side="right"))
-        if lo == hi:
-            continue
-        sub = labels.iloc[lo:hi]
-        pos = np.searchsorted(ids, sub["pair_id"].to_numpy(dtype=np.int64))
-        yield sub, pa.Table.from_batches([batch]).take(pa.array(pos))
-
-
-def _strings(values: pd.Series) -> pa.Array:
-    """A (categorical or object) column of strings and missing values as an Arrow string array."""
-    return pa.array(values.astype(object).where(values.notna(), None).tolist(), type=pa.string())
-
-
-def _counts(sub: pd.DataFrame) -> list[pa.Array]:
-    return [pa.array(sub[name].to_numpy(dtype=np.int64)) for name in ("n", "votes_a", "votes_tie", "votes_b")] + [
-        pa.array(sub["agreement"].to_numpy(dtype=float), from_pandas=True)
-    ]
-
-
-def _labels_batch(sub: pd.DataFrame, info: pa.Table, spec: ExportSpec, schema: pa.Schema) -> pa.RecordBatch:
-    arrays = [info.column(name).combine_chunks() for name in PAIR_SCHEMA.names]
-    arrays += [
-        _strings(sub["question"]),
-        pa.array([spec.aggregation] * len(sub), type=pa.string()),
-        _strings(sub["label"]),
-        _strings(sub["flag"]),
-        *_counts(sub),
-        pa.array(sub["unanimous"].to_numpy(dtype=bool)),
-        _strings(sub["majority"]),
-        pa.array(sub["confidence"].to_numpy(dtype=float), from_pandas=True),
-    ]
-    if spec.aggregation == "dawid_skene":
-        arrays += [pa.array(sub[c].to_numpy(dtype=float)) for c in ("ds_p_a", "ds_p_tie", "ds_p_b")]
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
-
-
-def _preference_batch(sub: pd.DataFrame, info: pa.Table, spec: ExportSpec, schema: pa.Schema) -> pa.RecordBatch:
-    b_wins = (sub["label"] == "b").fillna(False).to_numpy(dtype=bool)
-    mask = pa.array(b_wins)
-
-    def pick(a: str, b: str, *, winner: bool) -> pa.Array:
-        col_a, col_b = info.column(a).combine_chunks(), info.column(b).combine_chunks()
-        return pc.if_else(mask, col_b, col_a) if winner else pc.if_else(mask, col_a, col_b)
-
-    arrays = [
-        info.column("prompt").combine_chunks(),
-        pick("video_a", "video_b", winner=True),
-        pick("video_a", "video_b", winner=False),
-        info.column("pair_id").combine_chunks(),
-        info.column("prompt_id").combine_chunks(),
-        _strings(sub["question"]),
-        pick("generator_a", "generator_b", winner=True),
-        pick("generator_a", "generator_b", winner=False),
-        info.column("generator_a").combine_chunks(),
-        info.column("generator_b").combine_chunks(),
-        info.column("video_a").combine_chunks(),
-        info.column("video_b").combine_chunks(),
-        _strings(sub["label"]),
-        _strings(sub["flag"]),
-        pa.array([spec.aggregation] * len(sub), type=pa.string()),
-        *_counts(sub),
-        pa.array(sub["confidence"].to_numpy(dtype=float), from_pandas=True),
-    ]
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
-
-
-def label_batches(
-    *, project_id: int, spec: ExportSpec, question_keys: list[str], video_prefix: str
-) -> tuple[pa.Schema, Iterator[pa.RecordBatch], int]:
-    """Schema, lazy batches and the number of judgments read, for a labels or preference export."""
-    questions = list(question_keys) if spec.question == ALL_QUESTIONS else [spec.question]
-    labels = labels_frame(
+    counted = label_count_batches(
         project_id=project_id,
         questions=questions,
+        pair_columns=columns,
+        pair_schema=PAIR_SCHEMA,
         aggregation=spec.aggregation,
         include_excluded=spec.include_excluded,
         generators=spec.generators,
     )
-    n_judgments = int(labels["n"].sum()) if not labels.empty else 0
-    labels = filtered_labels(labels, spec)
-    preference = spec.kind == "preference"
-    schema = preference_schema(spec) if preference else labels_schema(spec)
-    build = _preference_batch if preference else _labels_batch
 
     def batches() -> Iterator[pa.RecordBatch]:
-        for sub, info in _merged(labels, _pair_batches(project_id, spec, video_prefix)):
-            yield build(sub, info, spec, schema)
+        for batch, rows in counted:
+            if on_read is not None:
+                on_read(int(pc.sum(batch.column(JUDGMENTS_COLUMN)).as_py() or 0))
+            keep, flag = _kept(rows, spec)
+            pairs = pa.RecordBatch.from_arrays([batch.column(name) for name in PAIR_SCHEMA.names], schema=PAIR_SCHEMA)
+            (info,) = with_video_refs([pairs.take(pa.array(rows.pair[keep]))], spec.videos, video_prefix)
+            out = build(info, rows, keep, flag, spec, question_names, schema)
+            # A batch of pairs gives up to one row per question each: hand them on in slices, so
+            # that a writer's working set (JSON text, one row group) does not grow with the rubric.
+            yield from (out.slice(start, OUT_BATCH_ROWS) for start in range(0, max(out.num_rows, 1), OUT_BATCH_ROWS))
 
-    return schema, batches(), n_judgments
+    return schema, batches()

@@ -1,4 +1,8 @@
-"""Raw judgments: one row per judgment, canonical A/B answers, in judgment id order."""
+"""Raw judgments: one row per judgment, canonical A/B answers, in judgment id order.
+
+Judgments of gold pairs are kept here (and only here among the exports), marked ``is_gold``:
+they are how raters were checked, not preference data.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ def raw_schema(questions: list[str]) -> pa.Schema:
             ("generator_b", pa.string()),
             ("video_a", pa.string()),
             ("video_b", pa.string()),
+            ("is_gold", pa.bool_()),
             ("rater", pa.int64()),
             ("rater_excluded", pa.bool_()),
             *[(key, pa.string()) for key in questions],
@@ -82,6 +87,7 @@ def raw_batches(
         "generator_a": "pair__generator_a__name",
         "generator_b": "pair__generator_b__name",
         **videos,
+        "is_gold": "pair__is_gold",
         "rater": "rater_id",
         "rater_excluded": flagged,
         **{key: KeyTextTransform(key, "answers") for key in questions},

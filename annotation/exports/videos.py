@@ -28,8 +28,15 @@ def video_columns(mode: str, *, prefix: str = "") -> dict[str, str]:
     return {"video_a": f"{prefix}video_a__{field}", "video_b": f"{prefix}video_b__{field}"}
 
 
+#: A UUID as SQLite stores it (32 hex digits), to be written in its canonical dashed form.
+_UNDASHED = r"^([0-9a-f]{8})([0-9a-f]{4})([0-9a-f]{4})([0-9a-f]{4})([0-9a-f]{12})$"
+
+
 def _url(array: pa.Array, prefix: str) -> pa.Array:
-    return pc.binary_join_element_wise(prefix, array, ".mp4", "")
+    # Read through a raw cursor (an aggregate joined to pairs), SQLite hands the stored hex over
+    # without Django's converter; the media route takes only the dashed form.
+    canonical = pc.replace_substring_regex(array, _UNDASHED, r"\1-\2-\3-\4-\5")
+    return pc.binary_join_element_wise(prefix, canonical, ".mp4", "")
 
 
 def with_video_refs(batches: Iterable[pa.RecordBatch], mode: str, prefix: str) -> Iterator[pa.RecordBatch]:

@@ -25,8 +25,14 @@ def _in_model_order(model, names: set[str]) -> tuple[str, ...]:
     return tuple(f.attname for f in model._meta.concrete_fields if f.attname in names)
 
 
+# What the rater loop needs of a project: the lease, the page, quality control and the quota.
 _PROJECT_FIELDS = _in_model_order(
-    Project, {"id", "name", "overlap", "lease_seconds", "require_full_watch", "instructions", "created_at"}
+    Project,
+    {
+        "id", "name", "overlap", "lease_seconds", "require_full_watch", "instructions", "created_at",
+        "gold_rate", "gold_min", "gold_accuracy_threshold", "too_fast_seconds",
+        "rater_quota", "completion_code", "completion_url",
+    },
 )
 _QUESTION_FIELDS = _in_model_order(
     Question, {"id", "project_id", "key", "text", "help_text", "order", "allowed", "required"}
@@ -86,21 +92,55 @@ def prepared_statement_lost(exc: Exception) -> bool:
 
 @dataclass
 class RaterProjectContext:
-    """A project as one of its members sees it from the rater page or API."""
+    """A project as one of its members sees it from the rater page or API.
+
+    ``judged`` counts the member's judged assignments in the project, only when the project has
+    a ``rater_quota`` (else 0: the count is skipped on the hot path).
+    """
 
     project: Project
     role: str
     paused: bool
     paused_reason: str
     questions: list[Question] = field(default_factory=list)
+    judged: int = 0
+
+    @property
+    def quota_reached(self) -> bool:
+        quota = self.project.rater_quota
+        return quota is not None and self.judged >= quota
+
+
+@dataclass(frozen=True)
+class PairFacts:
+    """What a submission needs of its pair beyond the lease: gold status and answers (grading)
+    and the two videos' durations (the not_watched flag)."""
+
+    is_gold: bool
+    gold_answers: dict[str, Any]
+    video_a_duration: float | None
+    video_b_duration: float | None
 
 
 @dataclass
 class AssignmentContext:
-    """An assignment of the requesting rater, with its project and rubric."""
+    """An assignment of the requesting rater, with its project, rubric and pair facts."""
 
     assignment: Assignment
     questions: list[Question] = field(default_factory=list)
+    pair: PairFacts | None = None
+
+
+def pair_facts(*, pair_id: int) -> PairFacts | None:
+    """:class:`PairFacts` of one pair (one query); None when there is no such pair."""
+    row = (
+        Pair.objects.filter(pk=pair_id)
+        .values_list("is_gold", "gold_answers", "video_a__duration", "video_b__duration")
+        .first()
+    )
+    if row is None:
+        return None
+    return PairFacts(is_gold=row[0], gold_answers=row[1] or {}, video_a_duration=row[2], video_b_duration=row[3])
 
 
 def _json(value: Any) -> Any:
@@ -122,8 +162,14 @@ def _questions(rows: list[tuple], start: int) -> list[Question]:
 _Q_COLUMNS = ", ".join(f'q."{name}"' for name in _QUESTION_FIELDS)
 _P_COLUMNS = ", ".join(f'p."{name}"' for name in _PROJECT_FIELDS)
 
+# The judged count (for the quota) is an uncorrelated subquery, so it runs once per statement,
+# and only when the project has a quota.
 _RATER_PROJECT_SQL = f"""
-SELECT {_P_COLUMNS}, m.role, m.paused, m.paused_reason, {_Q_COLUMNS}
+SELECT {_P_COLUMNS}, m.role, m.paused, m.paused_reason,
+       (SELECT count(*) FROM annotation_assignment AS j
+        WHERE j.project_id = %(project)s AND j.rater_id = %(user)s AND j.status = 'judged'
+          AND EXISTS (SELECT 1 FROM annotation_project AS qp WHERE qp.id = %(project)s AND qp.rater_quota IS NOT NULL)),
+       {_Q_COLUMNS}
 FROM annotation_membership AS m
 JOIN annotation_project AS p ON p.id = m.project_id
 LEFT JOIN annotation_question AS q ON q.project_id = p.id
@@ -145,13 +191,14 @@ def rater_project_context(*, project_id: int, user: AbstractBaseUser) -> RaterPr
     n = len(_PROJECT_FIELDS)
     first = rows[0]
     project = Project.from_db("default", _PROJECT_FIELDS, first[:n])
-    role, paused, paused_reason = first[n : n + 3]
+    role, paused, paused_reason, judged = first[n : n + 4]
     return RaterProjectContext(
         project=project,
         role=role,
         paused=bool(paused),
         paused_reason=paused_reason,
-        questions=_questions(rows, n + 3),
+        questions=_questions(rows, n + 4),
+        judged=int(judged or 0),
     )
 
 
@@ -161,10 +208,13 @@ _A_FIELDS = _in_model_order(
 )
 _A_COLUMNS = ", ".join(f'a."{name}"' for name in _A_FIELDS)
 _ASSIGNMENT_SQL = f"""
-SELECT {_A_COLUMNS}, {_P_COLUMNS}, {_Q_COLUMNS}
+SELECT {_A_COLUMNS}, {_P_COLUMNS}, pa.is_gold, pa.gold_answers, va.duration, vb.duration, {_Q_COLUMNS}
 FROM annotation_assignment AS a
 JOIN annotation_project AS p ON p.id = a.project_id
 JOIN annotation_membership AS m ON m.project_id = a.project_id AND m.user_id = a.rater_id
+JOIN annotation_pair AS pa ON pa.id = a.pair_id
+JOIN annotation_video AS va ON va.id = pa.video_a_id
+JOIN annotation_video AS vb ON vb.id = pa.video_b_id
 LEFT JOIN annotation_question AS q ON q.project_id = a.project_id
 WHERE a.id = %(assignment)s AND a.rater_id = %(rater)s
 ORDER BY q."order", q.id
@@ -173,7 +223,7 @@ _ASSIGNMENT = PreparedStatement("vj_assignment", _ASSIGNMENT_SQL, {"assignment":
 
 
 def assignment_context(*, assignment_id: int, rater: AbstractBaseUser) -> AssignmentContext | None:
-    """``rater``'s assignment with its project and rubric, in one statement.
+    """``rater``'s assignment with its project, rubric and :class:`PairFacts`, in one statement.
 
     None when there is no such assignment, when it is another rater's (the same answer, so ids
     of others' work are not revealed), or when the rater has left the project.
@@ -189,23 +239,28 @@ def assignment_context(*, assignment_id: int, rater: AbstractBaseUser) -> Assign
     na, np_ = len(_A_FIELDS), len(_PROJECT_FIELDS)
     assignment = Assignment.from_db("default", _A_FIELDS, first[:na])
     assignment.project = Project.from_db("default", _PROJECT_FIELDS, first[na : na + np_])
-    return AssignmentContext(assignment=assignment, questions=_questions(rows, na + np_))
+    is_gold, gold_answers, duration_a, duration_b = first[na + np_ : na + np_ + 4]
+    facts = PairFacts(
+        is_gold=bool(is_gold), gold_answers=_json(gold_answers) or {}, video_a_duration=duration_a,
+        video_b_duration=duration_b,
+    )
+    return AssignmentContext(assignment=assignment, questions=_questions(rows, na + np_ + 4), pair=facts)
 
 
 def open_pairs_count(*, project: Project) -> int:
-    """Pairs of the project with fewer judgments than its overlap (cached a few seconds)."""
+    """Normal (not gold) pairs of the project with fewer judgments than its overlap (cached a few seconds)."""
     # created_at in the key: a recreated database reusing the id never reads a stale count.
     stamp = project.created_at.timestamp() if project.created_at else 0
     key = f"vj:open-pairs:{project.pk}:{project.overlap}:{stamp}"
     count = cache.get(key)
     if count is None:
-        count = Pair.objects.filter(project_id=project.pk, judgment_count__lt=project.overlap).count()
+        count = Pair.objects.filter(project_id=project.pk, is_gold=False, judgment_count__lt=project.overlap).count()
         cache.set(key, count, OPEN_PAIRS_CACHE_SECONDS)
     return count
 
 
 def rater_progress(*, project: Project, rater: AbstractBaseUser) -> tuple[int, int]:
-    """(pairs the rater judged, pairs they judged or skipped that are still open) in ``project``."""
+    """(pairs the rater judged, normal pairs they judged or skipped that are still open) in ``project``."""
     counts = Assignment.objects.filter(project_id=project.pk, rater_id=rater.pk).aggregate(
         judged=Count("id", filter=Q(status=Assignment.STATUS_JUDGED)),
         seen_open=Count(
@@ -213,6 +268,7 @@ def rater_progress(*, project: Project, rater: AbstractBaseUser) -> tuple[int, i
             filter=Q(
                 status__in=[Assignment.STATUS_JUDGED, Assignment.STATUS_SKIPPED],
                 pair__judgment_count__lt=project.overlap,
+                pair__is_gold=False,
             ),
         ),
     )

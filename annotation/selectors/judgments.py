@@ -143,7 +143,8 @@ def _filtered(*, project_id: int, filters: JudgmentFilters) -> QuerySet[Judgment
 
 
 _FIELDS = (
-    "id", "pair_id", "pair__prompt__external_id", "pair__generator_a_id", "pair__generator_b_id", "rater_id",
+    "id", "pair_id", "pair__prompt__external_id", "pair__generator_a_id", "pair__generator_b_id", "pair__is_gold",
+    "rater_id",
     "answers", "left_is_a", "duration_ms", "watch_a_seconds", "watch_b_seconds", "source", "flags_text",
     "created_at", "updated_at",
 )
@@ -159,7 +160,7 @@ def _rows(qs: QuerySet[Judgment], *, after: int, upto: int, limit: int, names: d
     # flags are almost always empty: read as text and decoded only when not; timestamps are
     # formatted here once rather than by the renderer's fallback encoder.
     page = qs.filter(id__gt=after, id__lte=upto).order_by("id").annotate(flags_text=Cast("flags", TextField()))
-    for (jid, pair, prompt, gen_a, gen_b, rater, answers, left, duration, watch_a, watch_b, source, flags,
+    for (jid, pair, prompt, gen_a, gen_b, is_gold, rater, answers, left, duration, watch_a, watch_b, source, flags,
          created, updated) in page.values_list(*_FIELDS)[:limit]:
         rows.append({
             "id": jid,
@@ -167,6 +168,7 @@ def _rows(qs: QuerySet[Judgment], *, after: int, upto: int, limit: int, names: d
             "prompt_id": prompt,
             "generator_a": names.get(gen_a),
             "generator_b": names.get(gen_b),
+            "is_gold": is_gold,
             "rater": rater,
             "answers": answers,
             "left_is_a": left,

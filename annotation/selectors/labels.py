@@ -4,12 +4,19 @@
 :mod:`analysis` reads (one row per pair, rater and question). It reads the project in one
 query, as Arrow batches (no Python object per judgment), with integer ids and categorical
 names, so a million judgments take a few seconds and tens of megabytes.
+
+Gold pairs (``Pair.is_gold``) are measurement instruments shown to many raters, not data: they
+are left out of the analysis input, the labels and the labels and preference exports (raw
+exports and the judgments feed keep them, marked ``is_gold``). ``labels_frame`` counts votes in
+the database (:mod:`annotation.exports.aggregation`), like the exports, so both give the same
+labels as ``analysis.pair_labels`` without loading the judgments.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import json
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,10 +24,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from django.core.cache import cache
-from django.db.models import Count, Max
+from django.db.models import Count, Max, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 
-from annotation.exports.arrow_source import query_batches, select_columns
+from annotation.exports.aggregation import (
+    LabelRows,
+    batch_label_rows,
+    counted_pairs_sql,
+    counts_schema,
+    dawid_skene_tables,
+    vote_counts,
+)
+from annotation.exports.arrow_source import query_batches, select_columns, sql_batches
 from annotation.models import Generator, Judgment, Membership, Pair, Question
 
 ANSWER_CATEGORIES = ["a", "tie", "b"]
@@ -41,22 +56,44 @@ def excluded_rater_ids(*, project_id: int) -> list[int]:
 
 
 def judgments_stamp(*, project_id: int) -> str:
-    """Changes whenever the project's judgments, excluded raters or rubric change (cache keys)."""
+    """Changes whenever the project's judgments, excluded raters, rubric or gold pairs change
+    (cache keys). Gold pairs enter as their ids and answers (a handful of rows), so marking or
+    unmarking one changes the stamp although no judgment changed."""
     agg = Judgment.objects.filter(project_id=project_id).aggregate(n=Count("id"), last=Max("updated_at"), top=Max("id"))
     excluded = excluded_rater_ids(project_id=project_id)
     keys = question_keys(project_id=project_id)
-    raw = f"{agg['n']}|{agg['top']}|{agg['last'].isoformat() if agg['last'] else ''}|{excluded}|{keys}"
+    gold = list(
+        Pair.objects.filter(project_id=project_id, is_gold=True).order_by("id").values_list("id", "gold_answers")
+    )
+    gold_text = json.dumps(gold, sort_keys=True, separators=(",", ":"))
+    raw = f"{agg['n']}|{agg['top']}|{agg['last'].isoformat() if agg['last'] else ''}|{excluded}|{keys}|{gold_text}"
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 
-def _judgment_rows(*, project_id: int, include_excluded: bool, generators: Sequence[str]):
+def label_judgments(
+    *, project_id: int, include_excluded: bool = False, generators: Sequence[str] = (), include_gold: bool = False
+) -> QuerySet[Judgment]:
+    """The judgments that analysis and labels count: the project's, without those of raters marked
+    excluded (unless ``include_excluded``) and of gold pairs (unless ``include_gold``); with
+    ``generators`` (names), only pairs of two of them."""
     qs = Judgment.objects.filter(project_id=project_id)
     if not include_excluded:
         excluded = excluded_rater_ids(project_id=project_id)
         if excluded:
             qs = qs.exclude(rater_id__in=excluded)
+    if not include_gold:
+        qs = qs.filter(pair__is_gold=False)
     if generators:
         qs = qs.filter(pair__generator_a__name__in=generators, pair__generator_b__name__in=generators)
+    return qs
+
+
+def labelled_pairs(*, project_id: int, generators: Sequence[str] = ()) -> QuerySet[Pair]:
+    """The pairs that get labels: the project's pairs but gold ones; with ``generators``, only pairs
+    of two of them."""
+    qs = Pair.objects.filter(project_id=project_id, is_gold=False)
+    if generators:
+        qs = qs.filter(generator_a__name__in=generators, generator_b__name__in=generators)
     return qs
 
 
@@ -92,15 +129,18 @@ def judgments_frame(
     include_excluded: bool = False,
     generators: Sequence[str] = (),
     with_context: bool = False,
+    include_gold: bool = False,
 ) -> pd.DataFrame:
     """The project's judgments for ``questions`` in :mod:`analysis`'s long layout.
 
     Columns: ``pair_id`` (int), ``rater`` (user id), ``generator_a``, ``generator_b``,
     ``question``, ``answer`` (categoricals); with ``with_context`` also ``prompt_id`` (the Prompt
-    pk, to match metric scores), ``left_is_a`` (nullable boolean) and ``gold`` (categorical,
-    NaN when not a gold pair). Judgments of excluded raters are left out unless
-    ``include_excluded``; ``generators`` keeps only pairs of two listed generators (names).
-    A judgment without an answer to a question gives no row for it.
+    pk, to match metric scores), ``left_is_a`` (nullable boolean) and ``gold`` (categorical: the
+    expected answer, NaN when not a gold pair or with several accepted answers). Judgments of
+    excluded raters are left out unless ``include_excluded``, judgments of gold pairs unless
+    ``include_gold`` (they measure raters, they are not data; ``gold`` is then NaN throughout);
+    ``generators`` keeps only pairs of two listed generators (names). A judgment without an
+    answer to a question gives no row for it.
     """
     questions = list(questions)
     columns: dict[str, Any] = {
@@ -119,7 +159,8 @@ def judgments_frame(
         fields.append(pa.field(f"q{index}", pa.string()))
     schema = pa.schema(fields)
     qs = select_columns(
-        _judgment_rows(project_id=project_id, include_excluded=include_excluded, generators=generators).order_by(),
+        label_judgments(project_id=project_id, include_excluded=include_excluded, generators=generators,
+                        include_gold=include_gold).order_by(),
         columns,
     )
     names = dict(Generator.objects.filter(project_id=project_id).values_list("id", "name"))
@@ -147,9 +188,11 @@ def judgments_frame(
                                for v in encoded.dictionary.to_pylist()] + [-1], dtype=np.int8)
             chunk[f"q{index}"] = lookup[encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)]
         chunks.append(chunk)
-    base = {name: np.concatenate([c[name] for c in chunks]) if chunks else np.empty(0, np.int64)
-            for name in (["pair_id", "rater", "generator_a", "generator_b"]
-                         + (["prompt_id", "left_values", "left_mask"] if with_context else []))}
+    dtypes = {"pair_id": np.int64, "rater": np.int64, "generator_a": np.int32, "generator_b": np.int32}
+    if with_context:
+        dtypes.update(prompt_id=np.int64, left_values=bool, left_mask=bool)
+    base = {name: np.concatenate([c[name] for c in chunks]) if chunks else np.empty(0, dtype)
+            for name, dtype in dtypes.items()}
     answers = [np.concatenate([c[f"q{i}"] for c in chunks]) if chunks else np.empty(0, np.int8)
                for i in range(len(questions))]
     del chunks
@@ -163,7 +206,8 @@ def judgments_frame(
         part["answer"] = answer if everything else answer[keep]
         part["question"] = np.full(int(keep.sum()), index, dtype=np.int16)
         if with_context:
-            part["gold"] = _gold_codes(project_id, key, part["pair_id"])
+            part["gold"] = (_gold_codes(project_id, key, part["pair_id"]) if include_gold
+                            else np.full(part["pair_id"].size, -1, dtype=np.int8))
         parts.append(part)
     del base, answers
 
@@ -191,6 +235,50 @@ def judgments_frame(
     return frame
 
 
+def label_count_batches(
+    *,
+    project_id: int,
+    questions: Sequence[str],
+    pair_columns: Mapping[str, Any],
+    pair_schema: pa.Schema,
+    aggregation: str = "majority",
+    include_excluded: bool = False,
+    generators: Sequence[str] = (),
+) -> Iterator[tuple[pa.RecordBatch, LabelRows]]:
+    """Labelled pairs in pair id order, batch by batch, with bounded memory: each batch of
+    ``pair_columns`` (name -> field path of Pair, the pair id first; ``pair_schema`` types them)
+    and the judgment counts (see :func:`annotation.exports.aggregation.counts_schema`), with its
+    label rows. Lazy: nothing is read before the first batch; Dawid–Skene is fitted then.
+
+    The votes are those of :func:`label_judgments`; pairs as :func:`labelled_pairs`, so gold pairs
+    and, with ``generators``, other pairs have no rows.
+    """
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"unknown aggregation {aggregation!r}")
+    questions = list(questions)
+
+    def batches() -> Iterator[tuple[pa.RecordBatch, LabelRows]]:
+        tables = None
+        if aggregation == "dawid_skene":
+            judged = label_judgments(project_id=project_id, include_excluded=include_excluded, generators=generators)
+            tables = dawid_skene_tables(judgments=judged, questions=questions)
+        # Gold pairs and the generators filter are applied by the join with the pairs: grouping
+        # the judgments alone is much cheaper than joining every judgment to its pair first.
+        counted = label_judgments(project_id=project_id, include_excluded=include_excluded, include_gold=True)
+        pairs = select_columns(labelled_pairs(project_id=project_id, generators=generators).order_by(), pair_columns)
+        sql, params = counted_pairs_sql(pairs=pairs, counts=vote_counts(judgments=counted, questions=questions))
+        schema = counts_schema(pair_schema, len(questions))
+        for batch in sql_batches(sql, params, schema, alias=pairs.db):
+            ids = batch.column(0).to_numpy()
+            yield batch, batch_label_rows(batch, n_questions=len(questions), pair_ids=ids, dawid_skene=tables)
+
+    return batches()
+
+
+def _categorical(codes: np.ndarray, categories: Sequence[str]) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes, categories=list(categories)) if categories else pd.Categorical([])
+
+
 def labels_frame(
     *,
     project_id: int,
@@ -199,53 +287,64 @@ def labels_frame(
     include_excluded: bool = False,
     generators: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Labels per judged pair and question, sorted by pair then rubric order.
+    """Labels per judged pair and question, sorted by pair then rubric order (gold pairs left out).
 
     Columns: ``pair_id``, ``question``, ``generator_a``, ``generator_b``, ``n``, ``votes_a``,
-    ``votes_tie``, ``votes_b``, ``majority`` (majority label; None on an exact split),
-    ``label`` (by ``aggregation``: the majority, or Dawid–Skene's most probable answer, None
-    when undecided), ``agreement`` (share of agreeing rater pairs; NaN below 2 judgments),
-    ``unanimous``, ``confidence`` (majority: the label's share of votes; Dawid–Skene: its
-    posterior probability; NaN when undecided) and, for Dawid–Skene, ``ds_p_a``,
-    ``ds_p_tie``, ``ds_p_b``.
+    ``votes_tie``, ``votes_b``, ``label`` (by ``aggregation``: the majority, or Dawid–Skene's
+    most probable answer, None when undecided), ``agreement`` (share of agreeing rater pairs;
+    NaN below 2 judgments), ``unanimous``, for Dawid–Skene ``ds_p_a``, ``ds_p_tie``, ``ds_p_b``,
+    then ``majority`` (majority label; None on an exact split) and ``confidence`` (majority:
+    the label's share of votes; Dawid–Skene: its posterior probability; NaN when undecided).
+    The same numbers as ``analysis.pair_labels`` over :func:`judgments_frame`; memory holds the
+    result and one batch of vote counts, never the judgments (but for Dawid–Skene).
     """
-    from analysis import pair_labels  # noqa: PLC0415 - pure package, loaded on use
-
-    if aggregation not in AGGREGATIONS:
-        raise ValueError(f"unknown aggregation {aggregation!r}")
-    frame = judgments_frame(
-        project_id=project_id, questions=questions, include_excluded=include_excluded, generators=generators
-    )
+    questions = list(questions)
     use_ds = aggregation == "dawid_skene"
-    labels = pair_labels(frame, questions=list(questions), dawid_skene_labels=use_ds)
-    if labels.empty:
-        labels = labels.assign(majority=pd.Series(dtype=object), confidence=pd.Series(dtype=float))
+    names = dict(Generator.objects.filter(project_id=project_id).values_list("id", "name"))
+    gen_ids = np.array(sorted(names), dtype=np.int64)
+    schema = pa.schema([("pair_id", pa.int64()), ("generator_a", pa.int64()), ("generator_b", pa.int64())])
+    columns = {"pair_id": "id", "generator_a": "generator_a_id", "generator_b": "generator_b_id"}
+    parts: list[dict[str, np.ndarray]] = []
+    for batch, rows in label_count_batches(
+        project_id=project_id, questions=questions, pair_columns=columns, pair_schema=schema,
+        aggregation=aggregation, include_excluded=include_excluded, generators=generators,
+    ):
+        part = {
+            "pair_id": batch.column("pair_id").to_numpy()[rows.pair],
+            "question": rows.question.astype(np.int16),
+            "generator_a": _codes(batch.column("generator_a").to_numpy()[rows.pair], gen_ids).astype(np.int32),
+            "generator_b": _codes(batch.column("generator_b").to_numpy()[rows.pair], gen_ids).astype(np.int32),
+            "n": rows.n, "votes_a": rows.votes[:, 0], "votes_tie": rows.votes[:, 1], "votes_b": rows.votes[:, 2],
+            "label": rows.label, "agreement": rows.agreement, "unanimous": rows.unanimous,
+            "majority": rows.majority, "confidence": rows.confidence,
+        }
         if use_ds:
-            labels = labels.assign(ds_p_a=pd.Series(dtype=float), ds_p_tie=pd.Series(dtype=float),
-                                   ds_p_b=pd.Series(dtype=float))
-        return labels
-    labels["majority"] = labels["label"]
-    n = labels["n"].to_numpy(dtype=float)
+            part.update(ds_p_a=rows.posteriors[:, 0], ds_p_tie=rows.posteriors[:, 1], ds_p_b=rows.posteriors[:, 2])
+        parts.append(part)
+
+    def cat(name: str, dtype: Any) -> np.ndarray:
+        return np.concatenate([p[name] for p in parts]) if parts else np.empty(0, dtype=dtype)
+
+    gen_names = [names[i] for i in gen_ids]
+    # Categoricals: a few bytes per row instead of a Python string each.
+    data: dict[str, Any] = {
+        "pair_id": cat("pair_id", np.int64),
+        "question": _categorical(cat("question", np.int16), questions),
+        "generator_a": _categorical(cat("generator_a", np.int32), gen_names),
+        "generator_b": _categorical(cat("generator_b", np.int32), gen_names),
+        "n": cat("n", np.int64),
+        "votes_a": cat("votes_a", np.int64),
+        "votes_tie": cat("votes_tie", np.int64),
+        "votes_b": cat("votes_b", np.int64),
+        "label": _categorical(cat("label", np.int8), ANSWER_CATEGORIES),
+        "agreement": cat("agreement", float),
+        "unanimous": cat("unanimous", bool),
+    }
     if use_ds:
-        labels["label"] = labels["ds_label"]
-        labels = labels.drop(columns=["ds_label"])
-        probs = labels[["ds_p_a", "ds_p_tie", "ds_p_b"]].to_numpy(dtype=float)
-    else:
-        votes = labels[["votes_a", "votes_tie", "votes_b"]].to_numpy(dtype=float)
-        probs = votes / np.maximum(n, 1)[:, None]
-    label_index = labels["label"].map({"a": 0, "tie": 1, "b": 2}).to_numpy(dtype=float, na_value=np.nan)
-    decided = ~np.isnan(label_index)
-    confidence = np.full(len(labels), np.nan)
-    confidence[decided] = probs[np.flatnonzero(decided), label_index[decided].astype(int)]
-    labels["confidence"] = confidence
-    labels["agreement"] = labels["agreement"].astype("float64")
-    # Categoricals: a few bytes per row instead of a Python string each (exports stay small).
-    for column in ("question", "generator_a", "generator_b", "label", "majority"):
-        labels[column] = labels[column].astype("category")
-    order = {key: i for i, key in enumerate(questions)}
-    labels["_q"] = labels["question"].map(order)
-    labels = labels.sort_values(["pair_id", "_q"], kind="stable").drop(columns=["_q"]).reset_index(drop=True)
-    return labels
+        data.update({name: cat(name, float) for name in ("ds_p_a", "ds_p_tie", "ds_p_b")})
+    data["majority"] = _categorical(cat("majority", np.int8), ANSWER_CATEGORIES)
+    data["confidence"] = cat("confidence", float)
+    return pd.DataFrame(data)
 
 
 def labels_cached(

@@ -11,12 +11,21 @@ their ``holds_slot`` is cleared and the pair's ``lease_count`` lowered, so the p
 the pool. The assignment itself stays "active" (a late submission may still be accepted, see
 ``judgment_submit``).
 
+Gold pairs (``Pair.is_gold``, known answers, see ``annotation.services.quality``) are offered
+on their own terms: with probability ``gold_rate`` a call offers the least judged gold pair this
+rater has not judged or skipped, whatever its overlap (every rater may see every gold pair);
+otherwise, or when no gold pair is left for them, a normal pair as above. Gold pairs are never
+offered as normal pairs and are left out of the open-pair counts (progress), but a gold lease is
+kept like any other (it holds the rater's one lease, expires and is reclaimed the same way), so a
+gold pair's lease looks exactly like any other to the rater.
+
 On PostgreSQL ``assignment_next`` is one SQL statement (reclaim, reuse or lease, and read
 what the page shows); elsewhere (SQLite) a short transaction of ORM statements does the same.
 """
 
 from __future__ import annotations
 
+import random
 import secrets
 from collections import Counter
 from collections.abc import Callable
@@ -158,13 +167,30 @@ WITH member AS (
     SELECT id, pair_id, left_is_a, expires_at FROM annotation_assignment
     WHERE rater_id = %(rater)s AND project_id = %(project)s AND holds_slot AND expires_at > %(now)s
       AND EXISTS (SELECT 1 FROM member)
+), gold_pick AS (
+    -- Drawn in Python (gold): the least judged gold pair this rater has not judged or skipped,
+    -- whatever its overlap. The same index as below, read backwards over the gold range.
+    SELECT p.id
+    FROM annotation_pair AS p
+    WHERE %(gold)s
+      AND p.project_id = %(project)s AND p.is_gold
+      AND EXISTS (SELECT 1 FROM member)
+      AND NOT EXISTS (SELECT 1 FROM mine)
+      AND NOT EXISTS (
+          SELECT 1 FROM annotation_assignment AS s
+          WHERE s.pair_id = p.id AND s.rater_id = %(rater)s AND (s.status <> 'active' OR s.holds_slot))
+      AND p.id NOT IN (SELECT pair_id FROM expired)
+    ORDER BY p.judgment_count + p.lease_count ASC, (p.id * {PAIR_SHUFFLE_MULTIPLIER}) %% {PAIR_SHUFFLE_MODULUS} DESC
+    LIMIT 1
+    FOR UPDATE OF p {{lock_wait}}
 ), pick AS (
     SELECT p.id
     FROM annotation_pair AS p
-    WHERE p.project_id = %(project)s
+    WHERE p.project_id = %(project)s AND NOT p.is_gold
       AND p.judgment_count + p.lease_count < %(overlap)s
       AND EXISTS (SELECT 1 FROM member)
       AND NOT EXISTS (SELECT 1 FROM mine)
+      AND NOT EXISTS (SELECT 1 FROM gold_pick)
       AND NOT EXISTS (
           SELECT 1 FROM annotation_assignment AS s
           WHERE s.pair_id = p.id AND s.rater_id = %(rater)s AND (s.status <> 'active' OR s.holds_slot))
@@ -177,7 +203,7 @@ WITH member AS (
         (project_id, pair_id, rater_id, left_is_a, status, leased_at, expires_at,
          skip_reason, skip_note, holds_slot)
     SELECT %(project)s, id, %(rater)s, %(left_is_a)s, 'active', %(now)s, %(expires)s, '', '', TRUE
-    FROM pick
+    FROM (SELECT id FROM gold_pick UNION ALL SELECT id FROM pick) AS picked
     ON CONFLICT (pair_id, rater_id) DO UPDATE
         SET leased_at = EXCLUDED.leased_at, expires_at = EXCLUDED.expires_at, holds_slot = TRUE
         WHERE annotation_assignment.status = 'active' AND NOT annotation_assignment.holds_slot
@@ -193,7 +219,7 @@ WITH member AS (
 ), hint AS (
     -- The next best pair after the chosen one, read without a lock: only a hint to prefetch.
     SELECT p.id FROM annotation_pair AS p
-    WHERE p.project_id = %(project)s
+    WHERE p.project_id = %(project)s AND NOT p.is_gold
       AND p.judgment_count + p.lease_count < %(overlap)s
       AND EXISTS (SELECT 1 FROM member)
       AND p.id NOT IN (SELECT pair_id FROM chosen)
@@ -211,7 +237,7 @@ SELECT c.id, c.pair_id, c.left_is_a, c.expires_at, c.resumed, pr.text,
         WHERE j.rater_id = %(rater)s AND j.project_id = %(project)s AND j.status = 'judged'),
        (SELECT count(*) FROM annotation_assignment AS s JOIN annotation_pair AS sp ON sp.id = s.pair_id
         WHERE s.rater_id = %(rater)s AND s.project_id = %(project)s AND s.status IN ('judged', 'skipped')
-          AND sp.judgment_count < %(overlap)s),
+          AND sp.judgment_count < %(overlap)s AND NOT sp.is_gold),
        (SELECT count(*) FROM bump),
        (SELECT count(*) FROM expired)
 FROM (SELECT 1) AS one
@@ -237,6 +263,7 @@ _NEXT_TYPES = {
     "expires": "timestamptz",
     "overlap": "integer",
     "left_is_a": "boolean",
+    "gold": "boolean",
 }
 _NEXT = PreparedStatement("vj_next", _NEXT_SQL, _NEXT_TYPES)
 _NEXT_WAITING = PreparedStatement("vj_next_waiting", _NEXT_SQL_WAITING, _NEXT_TYPES)
@@ -247,13 +274,20 @@ def _side(video_a: LeasedVideo, video_b: LeasedVideo, left_is_a: bool) -> tuple[
 
 
 def _available(*, project: Project, judged: int, seen_open: int) -> int:
-    # Open pairs the rater has not judged or skipped, plus what they judged: the progress bar's
-    # whole. The open-pair count is cached for a few seconds (a count over all pairs is the one
-    # thing here that does not use an index range of a few rows).
+    # Open normal pairs the rater has not judged or skipped, plus everything they judged (gold
+    # pairs included): the progress bar's whole. The open-pair count is cached for a few
+    # seconds (a count over all pairs is the one thing here that does not use an index range of
+    # a few rows).
     return judged + max(0, open_pairs_count(project=project) - seen_open)
 
 
-def _next_postgresql(*, project: Project, rater: AbstractBaseUser, now: datetime) -> Lease | None:
+def gold_draw(*, project: Project) -> bool:
+    """Whether this call offers a gold pair: True with probability ``project.gold_rate``."""
+    rate = float(getattr(project, "gold_rate", 0.0) or 0.0)
+    return rate > 0 and random.random() < rate  # a sampling rate, not a secret
+
+
+def _next_postgresql(*, project: Project, rater: AbstractBaseUser, now: datetime, gold: bool) -> Lease | None:
     params = {
         "project": project.pk,
         "rater": rater.pk,
@@ -261,6 +295,7 @@ def _next_postgresql(*, project: Project, rater: AbstractBaseUser, now: datetime
         "expires": now + timedelta(seconds=project.lease_seconds),
         "overlap": project.overlap,
         "left_is_a": secrets.randbelow(2) == 0,
+        "gold": gold,
     }
 
     def run(statement: PreparedStatement = _NEXT):
@@ -297,19 +332,37 @@ def _next_postgresql(*, project: Project, rater: AbstractBaseUser, now: datetime
     )
 
 
-def _open_pairs_for(*, project: Project, rater: AbstractBaseUser):
-    """Pairs this rater could be leased, best first (the ORM form of the SQL's ``pick``)."""
+def _unseen_by(rater: AbstractBaseUser) -> Exists:
+    # The rater has not judged, skipped or leased the pair (a lapsed lease of theirs may be renewed).
     seen = Assignment.objects.filter(pair=OuterRef("pk"), rater_id=rater.pk).filter(
         ~Q(status=Assignment.STATUS_ACTIVE) | Q(holds_slot=True)
     )
+    return ~Exists(seen)
+
+
+def _gold_pairs_for(*, project: Project, rater: AbstractBaseUser):
+    """Gold pairs this rater could be leased, least judged first (the SQL's ``gold_pick``)."""
     return (
-        Pair.objects.filter(project_id=project.pk)
+        Pair.objects.filter(project_id=project.pk, is_gold=True)
+        .alias(
+            filled=F("judgment_count") + F("lease_count"),
+            shuffle=(F("id") * PAIR_SHUFFLE_MULTIPLIER) % PAIR_SHUFFLE_MODULUS,
+        )
+        .filter(_unseen_by(rater))
+        .order_by("filled", "-shuffle")
+    )
+
+
+def _open_pairs_for(*, project: Project, rater: AbstractBaseUser):
+    """Normal pairs this rater could be leased, best first (the ORM form of the SQL's ``pick``)."""
+    return (
+        Pair.objects.filter(project_id=project.pk, is_gold=False)
         .alias(
             filled=F("judgment_count") + F("lease_count"),
             shuffle=(F("id") * PAIR_SHUFFLE_MULTIPLIER) % PAIR_SHUFFLE_MODULUS,
         )
         .filter(filled__lt=project.overlap)
-        .filter(~Exists(seen))
+        .filter(_unseen_by(rater))
         .order_by("-filled", "shuffle")
     )
 
@@ -318,7 +371,7 @@ def _leased_video(video) -> LeasedVideo:
     return LeasedVideo(video.public_id, bool(video.poster), video.fps, video.duration)
 
 
-def _next_portable(*, project: Project, rater: AbstractBaseUser, now: datetime) -> Lease | None:
+def _next_portable(*, project: Project, rater: AbstractBaseUser, now: datetime, gold: bool) -> Lease | None:
     with transaction.atomic():
         # A write first: on SQLite it takes the database's write lock at once (a read that later
         # writes may fail to upgrade); on PostgreSQL it locks the rater's membership row, so one
@@ -344,17 +397,21 @@ def _next_portable(*, project: Project, rater: AbstractBaseUser, now: datetime) 
         if not candidates:
             # Pairs locked by other raters' calls for a moment are not "nothing left": wait for them.
             candidates = list(open_pairs.select_for_update(of=("self",))[:2])
+        gold_candidates = []
+        if gold and mine is None:
+            gold_pairs = _gold_pairs_for(project=project, rater=rater).values_list("id", flat=True)
+            gold_candidates = list(gold_pairs.select_for_update(skip_locked=True, of=("self",))[:1])
         assignment = mine
         if assignment is None:
-            for pair_id in candidates:
+            for pair_id, is_gold in [*((g, True) for g in gold_candidates), *((c, False) for c in candidates)]:
                 # The guard re-checks capacity under the row lock (the lock is taken above on
-                # PostgreSQL; SQLite holds the whole database).
-                taken = (
-                    Pair.objects.filter(pk=pair_id)
-                    .alias(filled=F("judgment_count") + F("lease_count"))
-                    .filter(filled__lt=project.overlap)
-                    .update(lease_count=F("lease_count") + 1)
-                )
+                # PostgreSQL; SQLite holds the whole database). Gold pairs have no capacity.
+                guard = Pair.objects.filter(pk=pair_id)
+                if not is_gold:
+                    guard = guard.alias(filled=F("judgment_count") + F("lease_count")).filter(
+                        filled__lt=project.overlap
+                    )
+                taken = guard.update(lease_count=F("lease_count") + 1)
                 if not taken:
                     continue
                 assignment = Assignment.objects.filter(pair_id=pair_id, rater_id=rater.pk).first()
@@ -400,17 +457,46 @@ def _next_portable(*, project: Project, rater: AbstractBaseUser, now: datetime) 
     )
 
 
-def assignment_next(*, project: Project, rater: AbstractBaseUser, now: datetime | None = None) -> Lease | None:
+def assignment_next(
+    *, project: Project, rater: AbstractBaseUser, now: datetime | None = None, gold: bool | None = None
+) -> Lease | None:
     """Lease ``rater`` the next pair of ``project``, or give back the lease they still hold.
 
     Returns None when nothing is left for them, and for a paused rater or a non-member (only
-    members with the rater role are leased pairs). ``project`` needs ``overlap`` and
-    ``lease_seconds`` loaded. Never holds two leases for one rater in one project.
+    members with the rater role are leased pairs). ``project`` needs ``overlap``,
+    ``lease_seconds`` and ``gold_rate`` loaded. Never holds two leases for one rater in one
+    project. ``gold``: offer a gold pair first (None: drawn with probability ``gold_rate``);
+    when none is left for the rater, a normal pair is offered.
     """
     now = now or timezone.now()
+    gold = gold_draw(project=project) if gold is None else gold
     if _fast_path():
-        return _next_postgresql(project=project, rater=rater, now=now)
-    return _retrying(lambda: _next_portable(project=project, rater=rater, now=now))
+        return _next_postgresql(project=project, rater=rater, now=now, gold=gold)
+    return _retrying(lambda: _next_portable(project=project, rater=rater, now=now, gold=gold))
+
+
+def assignment_release(*, project_id: int, rater_id: int) -> int:
+    """Give back the rater's live lease in the project (when they are paused), so that its pair
+    returns to the pool at once instead of at expiry. Returns how many were released (0 or 1).
+
+    The assignment stays active: a submission already on its way is then treated like one of an
+    expired, reclaimed lease (accepted while the pair has room, see ``judgment_submit``).
+    """
+
+    def run() -> int:
+        with transaction.atomic():
+            held = list(
+                Assignment.objects.select_for_update()
+                .filter(project_id=project_id, rater_id=rater_id, holds_slot=True)
+                .values_list("id", "pair_id")
+            )
+            if held:
+                Assignment.objects.filter(id__in=[pk for pk, _ in held]).update(holds_slot=False)
+                for pair_id, n in Counter(pair_id for _, pair_id in held).items():
+                    Pair.objects.filter(pk=pair_id).update(lease_count=F("lease_count") - n)
+            return len(held)
+
+    return _retrying(run)
 
 
 # --- assignment_skip ------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Exports: stream a file now, or write it in a background job when the project is large.
 
-Everything streams with constant memory (see :mod:`annotation.exports`). The API streams
+Everything streams with bounded memory (see :mod:`annotation.exports`). The API streams
 projects up to ``EXPORT_SYNC_MAX_JUDGMENTS`` judgments (default 200,000) and answers larger
 ones with an :class:`~annotation.models.ExportJob` that a task writes under ``EXPORT_ROOT``
 (default ``MEDIA_ROOT/exports``, never served as media) and the API then downloads.
@@ -86,14 +86,21 @@ def export_stream(
 ) -> ExportStream:
     """The export file of ``project`` as lazily produced chunks.
 
-    Raw exports read nothing until the first chunk is asked for; labels and preference exports
-    compute the labels here (one pass over the question's judgments) and stream the rows.
-    ``base_url`` makes ``videos=url`` references absolute. ``on_progress(read, written)`` is
-    called per batch.
+    Nothing is read until the first chunk is asked for; every kind streams with bounded memory
+    (labels and preference: vote counts per pair from the database, batch by batch; see
+    :mod:`annotation.exports.labels`). ``base_url`` makes ``videos=url`` references absolute.
+    ``on_progress(read, written)`` is called per batch: judgments read (raw: rows; labels and
+    preference: judgments counted) and rows written so far.
     """
-    prefix = media_url_prefix(base_url)
+    # Only URL references need the media route; resolving it loads every URL module (and what
+    # they import), which a worker writing paths need not pay for.
+    prefix = media_url_prefix(base_url) if spec.videos == "url" else ""
     keys = _question_keys(project.pk)
-    written = 0
+    counts = {"read": 0, "written": 0}
+
+    def on_read(n: int) -> None:
+        counts["read"] += n
+
     if spec.kind == "raw":
         schema, batches = raw_batches(
             project_id=project.pk,
@@ -102,20 +109,20 @@ def export_stream(
             excluded_ids=_excluded_rater_ids(project.pk),
             video_prefix=prefix,
         )
-        read_total = None
     else:
-        # pandas and the analysis package load only for the kinds that aggregate
+        # the aggregation (and pandas, through the labels selectors) loads only for the kinds that need it
         from annotation.exports.labels import label_batches  # noqa: PLC0415
 
-        schema, batches, read_total = label_batches(
-            project_id=project.pk, spec=spec, question_keys=keys, video_prefix=prefix
+        schema, batches = label_batches(
+            project_id=project.pk, spec=spec, question_keys=keys, video_prefix=prefix, on_read=on_read
         )
 
     def on_rows(n: int) -> None:
-        nonlocal written
-        written += n
+        counts["written"] += n
+        if spec.kind == "raw":
+            counts["read"] += n
         if on_progress is not None:
-            on_progress(written if read_total is None else read_total, written)
+            on_progress(counts["read"], counts["written"])
 
     name = spec.file_name(project_id=project.pk, project_name=project.name, on=timezone.now().date())
     chunks = write_batches(_counted(batches, on_rows), schema, spec.format)
@@ -175,9 +182,11 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
     folder = export_root() / str(job.pk)
     folder.mkdir(parents=True, exist_ok=True)
     counts = {"read": 0, "written": 0, "saved_at": 0.0}
-    # While the export streams, its database connection is busy with COPY: progress goes
-    # through a second connection of its own.
-    progress_db = connections.create_connection(DEFAULT_DB_ALIAS)
+    # While the export streams, its PostgreSQL connection is busy with COPY: progress goes
+    # through a second connection of its own. SQLite reads through a cursor, and a second
+    # connection would wait for the first one's lock: it shares the connection.
+    own_connection = connections[DEFAULT_DB_ALIAS].vendor == "postgresql"
+    progress_db = connections.create_connection(DEFAULT_DB_ALIAS) if own_connection else connections[DEFAULT_DB_ALIAS]
 
     def track(read: int, written: int) -> None:
         counts.update(read=read, written=written)
@@ -201,15 +210,16 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
                 target.write(chunk)
                 size += len(chunk)
         os.replace(partial, final)
-        progress_db.close()
     except Exception as exc:
-        progress_db.close()
         logger.exception("export job %s failed", job.pk)
         ExportJob.objects.filter(pk=job.pk).update(
             status=ExportJob.STATUS_FAILED, error=str(exc)[:2000], finished_at=timezone.now()
         )
         job.refresh_from_db()
         return job
+    finally:
+        if own_connection:
+            progress_db.close()
     ExportJob.objects.filter(pk=job.pk).update(
         status=ExportJob.STATUS_DONE,
         file_name=stream.file_name,

@@ -2,6 +2,11 @@
 
 The page speaks left/right; the database stores A/B/tie with what was shown where
 (``left_is_a``), so the same judgment reads the same whichever side A was shown on.
+
+Quality control at submission: the judgment's attention flags (``too_fast``, ``not_watched``;
+rules in ``annotation.selectors.quality``) are stored with it, and a judgment of a gold pair is
+followed by the rater's gold-accuracy check, which may pause them
+(``annotation.services.quality.rater_gold_check``). A gold pair has no overlap limit.
 """
 
 from __future__ import annotations
@@ -17,8 +22,11 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from annotation.models import ANSWER_A, ANSWER_B, ANSWER_TIE, Assignment, Judgment, Pair, Question
-from annotation.selectors.assignments import PreparedStatement
+from annotation.selectors.assignments import PairFacts, PreparedStatement, pair_facts
+from annotation.selectors.quality import judgment_flags
 from annotation.services.assignments import AssignmentClosed, RaterActionError, _fast_path, _retrying
+from annotation.services.dashboard import dashboard_invalidate
+from annotation.services.quality import rater_gold_check
 
 SIDE_LEFT, SIDE_RIGHT, SIDE_TIE = "left", "right", "tie"
 SIDE_VALUES = (SIDE_LEFT, SIDE_TIE, SIDE_RIGHT)
@@ -108,8 +116,9 @@ def answers_canonical(*, answers: Mapping[str, Any], questions: Sequence[Questio
 
 
 # One statement: lock the assignment; count the judgment on the pair if the assignment is active
-# and either still holds its slot or the pair has a free one (an expired, reclaimed lease);
-# insert the judgment; close the assignment. Nothing is written unless all of it is.
+# and either still holds its slot or the pair has a free one (an expired, reclaimed lease) or
+# is a gold pair (no overlap limit); insert the judgment with its flags; close the assignment.
+# Nothing is written unless all of it is.
 _SUBMIT_SQL = """
 WITH a AS (
     SELECT id, pair_id, left_is_a, holds_slot, status FROM annotation_assignment
@@ -121,14 +130,14 @@ WITH a AS (
         lease_count = p.lease_count - CASE WHEN a.holds_slot THEN 1 ELSE 0 END
     FROM a
     WHERE p.id = a.pair_id AND a.status = 'active'
-      AND (a.holds_slot OR p.judgment_count + p.lease_count < %(overlap)s)
+      AND (a.holds_slot OR p.is_gold OR p.judgment_count + p.lease_count < %(overlap)s)
     RETURNING p.id
 ), j AS (
     INSERT INTO annotation_judgment
         (project_id, pair_id, rater_id, assignment_id, answers, left_is_a, duration_ms,
          watch_a_seconds, watch_b_seconds, source, flags, created_at, updated_at)
     SELECT %(project)s, p.id, %(rater)s, a.id, %(answers)s::jsonb, a.left_is_a, %(duration)s::integer,
-           %(watch_a)s::double precision, %(watch_b)s::double precision, 'app', '[]'::jsonb, %(now)s, %(now)s
+           %(watch_a)s::double precision, %(watch_b)s::double precision, 'app', %(flags)s::jsonb, %(now)s, %(now)s
     FROM p CROSS JOIN a
     RETURNING id
 ), u AS (
@@ -150,6 +159,7 @@ _SUBMIT = PreparedStatement(
         "duration": "integer",
         "watch_a": "double precision",
         "watch_b": "double precision",
+        "flags": "text",
         "now": "timestamptz",
     },
 )
@@ -181,6 +191,7 @@ def _submit_postgresql(
         "answers": json.dumps(canonical, sort_keys=True),
         "now": now,
         **fields,
+        "flags": json.dumps(fields["flags"]),
     }
 
     def run():
@@ -204,7 +215,7 @@ def _submit_portable(
         )
         if current is None or current.status != Assignment.STATUS_ACTIVE:
             return current.status if current else None
-        capacity = Q() if current.holds_slot else Q(filled__lt=overlap)
+        capacity = Q() if current.holds_slot else Q(is_gold=True) | Q(filled__lt=overlap)
         counted = (
             Pair.objects.filter(pk=current.pair_id)
             .alias(filled=F("judgment_count") + F("lease_count"))
@@ -226,6 +237,7 @@ def _submit_portable(
             duration_ms=fields["duration"],
             watch_a_seconds=fields["watch_a"],
             watch_b_seconds=fields["watch_b"],
+            flags=fields["flags"],
         )
         Assignment.objects.filter(pk=current.pk).update(
             status=Assignment.STATUS_JUDGED, holds_slot=False, finished_at=now
@@ -241,6 +253,7 @@ def judgment_submit(
     watch_left_seconds: float | None = None,
     watch_right_seconds: float | None = None,
     questions: Sequence[Question] | None = None,
+    pair: PairFacts | None = None,
     now: datetime | None = None,
 ) -> SubmitResult:
     """Store the rater's answers for ``assignment`` (answers as {question key: left|right|tie}).
@@ -252,7 +265,10 @@ def judgment_submit(
     Idempotent: the same answers again return the stored judgment (``created=False``); other
     answers raise AnswersDiffer. A lease that expired is still accepted while the pair is under
     its overlap, else LeaseExpired. A skipped assignment raises AssignmentClosed.
-    ``assignment`` needs ``project`` (its overlap) loaded; ``questions`` defaults to its rubric.
+    The judgment's attention flags are stored with it; after a new judgment of a gold pair the
+    rater's gold accuracy is checked (and may pause them).
+    ``assignment`` needs ``project`` loaded (overlap, too_fast_seconds, the gold settings);
+    ``questions`` defaults to its rubric and ``pair`` to the assignment's pair (one query each).
     """
     now = now or timezone.now()
     project = assignment.project
@@ -271,6 +287,16 @@ def judgment_submit(
         "watch_a": None if watch_a is None else max(0.0, float(watch_a)),
         "watch_b": None if watch_b is None else max(0.0, float(watch_b)),
     }
+    if pair is None:
+        pair = pair_facts(pair_id=assignment.pair_id) or PairFacts(False, {}, None, None)
+    fields["flags"] = judgment_flags(
+        duration_ms=fields["duration"],
+        too_fast_seconds=project.too_fast_seconds,
+        watch_a_seconds=fields["watch_a"],
+        watch_b_seconds=fields["watch_b"],
+        video_a_duration=pair.video_a_duration,
+        video_b_duration=pair.video_b_duration,
+    )
     arguments = {"assignment": assignment, "overlap": project.overlap, "canonical": canonical, "fields": fields}
     try:
         if _fast_path():
@@ -284,6 +310,10 @@ def judgment_submit(
             return _existing(assignment=assignment, canonical=canonical)
         raise
     if isinstance(outcome, int):
+        # Marks the cached analysis stale after commit: a cache set and add, no query.
+        dashboard_invalidate(project_id=assignment.project_id)
+        if pair.is_gold:
+            rater_gold_check(project=project, rater_id=assignment.rater_id)
         return SubmitResult(judgment_id=outcome, created=True)
     if outcome is None:
         raise AssignmentMissing("no such assignment")

@@ -15,7 +15,12 @@ from django.db import transaction
 
 from annotation.models import CANONICAL_ANSWERS, Judgment, Project, Question
 
-PROJECT_FIELDS = ("name", "description", "instructions", "overlap", "lease_seconds", "require_full_watch")
+PROJECT_FIELDS = (
+    "name", "description", "instructions", "overlap", "lease_seconds", "require_full_watch",
+    # quality control (annotation.services.quality) and the crowd quota
+    "gold_rate", "gold_min", "gold_accuracy_threshold", "too_fast_seconds",
+    "rater_quota", "completion_code", "completion_url",
+)
 
 
 class RubricChangeRefused(ValueError):
@@ -26,7 +31,8 @@ class RubricChangeRefused(ValueError):
 def project_update(
     *, project: Project, fields: dict[str, Any], questions: Sequence[dict[str, Any]] | None = None
 ) -> Project:
-    """Update ``fields`` (a subset of :data:`PROJECT_FIELDS`) and upsert ``questions``."""
+    """Update ``fields`` (a subset of :data:`PROJECT_FIELDS`, validated by the caller; the database
+    checks the ranges too) and upsert ``questions``."""
     project = Project.objects.select_for_update().get(pk=project.pk)
     changed = [name for name in PROJECT_FIELDS if name in fields and getattr(project, name) != fields[name]]
     for name in changed:

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from annotation.models import Membership, Project
+from annotation.services.crowd import CROWD_USERNAME_PREFIX
 
 RATER_CREATED = "created"  # a new account, added as a rater
 RATER_ADDED = "added"  # an existing account, added as a rater
@@ -59,6 +60,16 @@ def raters_add(*, project: Project, usernames: Iterable[str], create_missing: bo
             results.append(RaterAdded(username, RATER_INVALID, message="; ".join(exc.messages)))
             continue
         user = user_model.objects.filter(username=username).first()
+        if username.startswith(CROWD_USERNAME_PREFIX) and not (
+            user is not None and Membership.objects.filter(project=project, user=user).exists()
+        ):
+            # Crowd accounts belong to the one project whose invite link made them (a worker id
+            # must not reach another project), and the prefix is reserved for them.
+            results.append(RaterAdded(
+                username, RATER_INVALID,
+                message=f"names starting with {CROWD_USERNAME_PREFIX!r} are crowd accounts of one project",
+            ))
+            continue
         password = None
         if user is None:
             if not create_missing:

@@ -1,20 +1,17 @@
 """The media pipeline for one video: keep the original, probe, transcode if needed, poster.
 
-Files are content-addressed under MEDIA_ROOT (``originals/ab/<sha256>.<ext>``,
-``browser/ab/<sha256>.mp4``, ``posters/ab/<sha256>.jpg``), so work done once is reused and a
-rerun after a crash only does what is missing. A failure marks the video failed with
-ffmpeg's reason and touches nothing else.
+Files are content-addressed (``originals/ab/<sha256>.<ext>``, ``browser/ab/<sha256>.mp4``,
+``posters/ab/<sha256>.jpg``) under MEDIA_ROOT or, with ``MEDIA_STORAGE=s3``, as keys in the bucket
+(:mod:`annotation.storage`), so work done once is reused and a rerun after a crash only does what
+is missing. A failure marks the video failed with ffmpeg's reason and touches nothing else; a
+storage or network failure is retried.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
-import shutil
-import socket
 import tempfile
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -24,6 +21,8 @@ from django.db import transaction
 from annotation import media
 from annotation.manifest import check_import_url, is_url, resolve_import_path
 from annotation.models import Video
+from annotation.storage import media_workspace
+from annotation.url_fetch import UrlRefused, open_import_url
 from config.tasks import enqueue_many_on_commit
 
 logger = logging.getLogger(__name__)
@@ -87,47 +86,49 @@ def _video_fail(video: Video, reason: str) -> Video:
     return video
 
 
-def _media_root() -> Path:
-    root = Path(settings.MEDIA_ROOT).resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    return root
-
-
 def _process_files(video: Video) -> None:
-    root = _media_root()
-    source = _local_source(video, root)
-    size = source.stat().st_size
-    if size == 0:
-        raise media.MediaError("the file is empty")
-    if size > settings.MEDIA_MAX_VIDEO_BYTES:
-        raise media.MediaError(f"the file is larger than MEDIA_MAX_VIDEO_BYTES ({size} bytes)")
-    sha = media.sha256_file(source)
-    ext = (source.suffix.lower() or ".bin")[:8]
-    original = Path("originals") / sha[:2] / f"{sha}{ext}"
-    _keep_copy(source, root / original)
-    info = media.probe(root / original)
-    reason = media.needs_transcode(info)
-    browser = original
-    if reason:
-        browser = Path("browser") / sha[:2] / f"{sha}.mp4"
-        if not (root / browser).is_file():
-            (root / browser).parent.mkdir(parents=True, exist_ok=True)
-            media.transcode(root / original, root / browser, max_height=settings.MEDIA_TRANSCODE_MAX_HEIGHT)
-        info_browser = media.probe(root / browser)
-        video.transcoded = True
-    else:
-        info_browser = info
-        if media.needs_faststart(root / original):
-            browser = Path("browser") / sha[:2] / f"{sha}.mp4"
-            if not (root / browser).is_file():
-                (root / browser).parent.mkdir(parents=True, exist_ok=True)
-                media.remux_faststart(root / original, root / browser)
+    """Keep the original, probe, make the browser copy and poster, and fill ``video``'s fields.
+
+    Works through a :class:`~annotation.storage.MediaWorkspace`: in place under MEDIA_ROOT, or in
+    s3 mode in a scratch folder whose outputs are uploaded (and which is removed afterwards).
+    """
+    with media_workspace() as ws:
+        source = _local_source(video, ws.root)
+        size = source.stat().st_size
+        if size == 0:
+            raise media.MediaError("the file is empty")
+        if size > settings.MEDIA_MAX_VIDEO_BYTES:
+            raise media.MediaError(f"the file is larger than MEDIA_MAX_VIDEO_BYTES ({size} bytes)")
+        sha = media.sha256_file(source)
+        ext = (source.suffix.lower() or ".bin")[:8]
+        original = f"originals/{sha[:2]}/{sha}{ext}"
+        original_file = ws.keep(source, original)
+        info = media.probe(original_file)
+        reason = media.needs_transcode(info)
+        browser, browser_file = original, original_file
+        if reason:
+            browser = f"browser/{sha[:2]}/{sha}.mp4"
+            if not ws.has(browser):
+                media.transcode(original_file, ws.path(browser), max_height=settings.MEDIA_TRANSCODE_MAX_HEIGHT)
+                ws.publish(browser)
+            browser_file = ws.local(browser)
+            info_browser = media.probe(browser_file)
             video.transcoded = True
-    poster = Path("posters") / sha[:2] / f"{sha}.jpg"
-    if not (root / poster).is_file():
-        (root / poster).parent.mkdir(parents=True, exist_ok=True)
-        media.make_poster(root / browser, root / poster)
-    video.original, video.browser, video.poster = str(original), str(browser), str(poster)
+        else:
+            info_browser = info
+            # A copy without metadata also when the original carries tags that may name its generator.
+            if media.needs_faststart(original_file) or info.metadata_tags:
+                browser = f"browser/{sha[:2]}/{sha}.mp4"
+                if not ws.has(browser):
+                    media.remux_faststart(original_file, ws.path(browser))
+                    ws.publish(browser)
+                browser_file = ws.local(browser)
+                video.transcoded = True
+        poster = f"posters/{sha[:2]}/{sha}.jpg"
+        if not ws.has(poster):
+            media.make_poster(browser_file, ws.path(poster))
+            ws.publish(poster)
+    video.original, video.browser, video.poster = original, browser, poster
     video.sha256, video.size_bytes = sha, size
     video.duration, video.fps = info.duration, info.fps
     # Width and height are what the browser plays (a transcode may round to even sizes).
@@ -135,33 +136,15 @@ def _process_files(video: Video) -> None:
     video.codec, video.pix_fmt = info.codec, info.pix_fmt
 
 
-def _local_source(video: Video, root: Path) -> Path:
-    """The source file on this machine; URL sources are downloaded into MEDIA_ROOT/incoming."""
+def _local_source(video: Video, scratch: Path) -> Path:
+    """The source file on this machine; URL sources are downloaded into ``scratch``/incoming
+    (MEDIA_ROOT in filesystem mode, the run's scratch folder in s3 mode)."""
     if is_url(video.source):
-        return _download(video.source, root)
+        return _download(video.source, scratch)
     path, reason = resolve_import_path(video.source, list(settings.IMPORT_ROOTS))
     if path is None:
         raise media.MediaError(f"source file unavailable: {reason}")
     return path
-
-
-def _keep_copy(source: Path, dest: Path) -> None:
-    """Copy (or hard-link) the original into MEDIA_ROOT atomically, once."""
-    if dest.is_file() and dest.stat().st_size == source.stat().st_size:
-        return
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
-    os.close(fd)
-    try:
-        try:
-            os.unlink(tmp)
-            os.link(source, tmp)
-        except OSError:
-            shutil.copyfile(source, tmp)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _download(url: str, root: Path) -> Path:
@@ -170,21 +153,15 @@ def _download(url: str, root: Path) -> Path:
     )
     if reason:
         raise media.MediaError(reason)
-    host = urlparse(url).hostname or ""
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except socket.gaierror as exc:
-        raise TransientMediaError(f"cannot resolve {host}: {exc}") from exc
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast:
-            raise media.MediaError(f"refusing to fetch from {host}: it resolves to a non-public address")
     incoming = root / "incoming"
     incoming.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=incoming, suffix=Path(urlparse(url).path).suffix[:8])
     limit = settings.MEDIA_MAX_VIDEO_BYTES
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310
+        # Public addresses only, checked at every connect and redirect (annotation.url_fetch).
+        with os.fdopen(fd, "wb") as out, open_import_url(
+            url, allowed_hosts=settings.IMPORT_URL_ALLOWED_HOSTS, timeout=30
+        ) as response:
             received = 0
             while chunk := response.read(1 << 20):
                 received += len(chunk)
@@ -194,6 +171,9 @@ def _download(url: str, root: Path) -> Path:
     except OSError as exc:
         os.unlink(tmp)
         raise TransientMediaError(f"download failed: {exc}") from exc
+    except UrlRefused as exc:
+        os.unlink(tmp)
+        raise media.MediaError(str(exc)) from exc
     except media.MediaError:
         os.unlink(tmp)
         raise

@@ -66,7 +66,7 @@ def test_wrong_file_type(project):
 def test_upload_size_limit(project, settings):
     settings.IMPORT_MAX_UPLOAD_BYTES = 10
     response = _upload(_client(project, Membership.ROLE_MANAGER), project, b"prompt_id,prompt,generator,video\n")
-    assert response.status_code == 400 and "limit" in str(response.json())
+    assert response.status_code == 413 and "limit" in str(response.json())  # too large: 413 (annotation.uploads)
 
 
 @pytest.mark.parametrize("role", [Membership.ROLE_RATER, None])

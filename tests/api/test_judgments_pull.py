@@ -48,9 +48,9 @@ def test_pages_follow_the_cursor_in_id_order():
     assert ids == sorted(Judgment.objects.filter(project=data.project).values_list("id", flat=True))
     assert len(ids) == 24
     first = rows[0]
-    assert set(first) == {"id", "pair", "prompt_id", "generator_a", "generator_b", "rater", "answers", "left_is_a",
-                          "duration_ms", "watch_a_seconds", "watch_b_seconds", "source", "flags", "created_at",
-                          "updated_at"}
+    assert set(first) == {"id", "pair", "prompt_id", "generator_a", "generator_b", "is_gold", "rater", "answers",
+                          "left_is_a", "duration_ms", "watch_a_seconds", "watch_b_seconds", "source", "flags",
+                          "created_at", "updated_at"}
     assert (first["generator_a"], first["generator_b"], first["prompt_id"]) == ("alpha", "beta", "prompt-0")
     assert first["answers"] == {"final_verdict": "a", "visual_appeal": "a"} and first["duration_ms"] == 12000
 

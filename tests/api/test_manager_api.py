@@ -234,18 +234,27 @@ def test_labels_of_every_question_paginate(data):
     assert client.get(f"/api/v1/projects/{data.project.pk}/labels/?question=nope").status_code == 400
 
 
-def test_analysis_is_cached_until_a_judgment_arrives(data):
+def test_analysis_is_cached_and_served_stale_until_refreshed(data, django_capture_on_commit_callbacks):
+    from annotation.services.dashboard import dashboard_invalidate
+
     client = data.client()
     url = f"/api/v1/projects/{data.project.pk}/analysis/?bootstrap=10"
     first = client.get(url).json()
-    assert first["cached"] is False
+    assert first["cached"] is False and first["stale"] is False  # nothing was cached: computed here
     summary = first["analysis"]["summary"]
-    assert summary["n_raters"] == 3  # the excluded rater is left out
-    assert first["analysis"]["questions"]["final_verdict"]["n_judgments"] == 18
-    assert client.get(url).json()["cached"] is True
-    judge(data.pairs[6], data.raters[0], {"final_verdict": "a"})
+    assert summary["n_raters"] == 3  # the excluded rater is left out, and named
+    assert first["excluded_raters"] == [{"id": data.raters[3].pk, "name": data.raters[3].username}]
+    assert first["analysis"]["questions"]["final_verdict"]["n_judgments"] == 18 == first["n_judgments"]
     again = client.get(url).json()
-    assert again["cached"] is False and again["analysis"]["questions"]["final_verdict"]["n_judgments"] == 19
+    assert again["cached"] is True and again["computed_at"] == first["computed_at"]
+    with django_capture_on_commit_callbacks(execute=True):
+        judge(data.pairs[6], data.raters[0], {"final_verdict": "a"})
+        dashboard_invalidate(project_id=data.project.pk)  # as judgment_submit does
+    stale = client.get(url).json()  # the last result, marked stale; a refresh is requested
+    assert stale["stale"] is True and stale["refreshing"] is True and stale["cached"] is True
+    assert stale["analysis"]["questions"]["final_verdict"]["n_judgments"] == 18
+    fresh = client.get(url).json()  # tasks run inline in tests: the refresh has run
+    assert fresh["stale"] is False and fresh["analysis"]["questions"]["final_verdict"]["n_judgments"] == 19
 
 
 # --- scores and imports -------------------------------------------------------------------

@@ -35,6 +35,9 @@ def dashboard_project():
         )
         for v in Video.objects.filter(project=project).select_related("generator")
     )
+    # The import's commit already refreshed the cached analysis (tasks run inline), before these
+    # scores, which bypass the services: start from an empty cache as a fresh deployment would.
+    cache.clear()
     return project
 
 
@@ -74,4 +77,44 @@ def test_dashboard_renders_tables_and_plots(browser_page, browser_login, dashboa
     dash = page.locator("#agreement-table td.missing").first
     assert dash.text_content() == "—"
     assert dash.get_attribute("title")
+    assert page.js_errors == []
+
+
+def test_dashboard_stale_then_newer_and_computing_then_loaded(browser_page, browser_login, dashboard_project):
+    """Served stale with an "updating" note; the poll offers the newer result once the task stored it.
+    Before any result exists the page says "computing…" and loads the result by itself."""
+    from annotation.selectors.analysis import AnalysisParams, analysis_lock_key
+    from annotation.services.dashboard import dashboard_invalidate, project_analysis_refresh
+
+    page = browser_page
+    project = dashboard_project
+    browser_login(page, "dashboss", "pw")
+    page.goto(f"/projects/{project.pk}/dashboard/")
+    page.wait_for_selector("body[data-dashboard-ready='1']")
+    freshness = page.locator("#dash-freshness").text_content()
+    assert "Computed" in freshness and "judgments" in freshness and "Updating" not in freshness
+    assert "No raters excluded." in page.locator("#dash-exclusions").text_content()
+
+    dashboard_invalidate(project_id=project.pk)  # judgments changed; the refresh waits out the debounce window
+    page.reload()
+    page.wait_for_selector("body[data-dashboard-ready='1']")
+    assert page.locator("#dash-status").get_attribute("data-state") == "stale"
+    assert "Updating:" in page.locator("#dash-freshness").text_content()
+    assert page.locator("#ranking-table tbody tr").count() == 4  # the last result is still shown
+    assert page.locator("#dash-newer").is_hidden()
+    project_analysis_refresh(project=project)  # the worker's refresh finishes
+    page.wait_for_selector("#dash-newer:not([hidden])", timeout=20_000)
+    page.click("#dash-reload")
+    page.wait_for_selector("#dash-status[data-state='fresh']")
+
+    cache.clear()
+    cache.add(analysis_lock_key(project_id=project.pk, params=AnalysisParams()), 1, 60)  # a first refresh queued
+    page.reload()
+    page.wait_for_selector("body[data-dashboard-ready='1']")
+    assert page.locator("#dash-status").get_attribute("data-state") == "computing"
+    assert "Computing…" in page.locator("#dash-freshness").text_content()
+    project_analysis_refresh(project=project)
+    page.wait_for_selector("#dash-status[data-state='fresh']", timeout=20_000)  # reloaded by itself
+    page.wait_for_selector("body[data-dashboard-ready='1']")
+    assert page.locator("#ranking-table tbody tr").count() == 4
     assert page.js_errors == []

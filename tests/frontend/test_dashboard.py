@@ -1,4 +1,8 @@
-"""The manager dashboard: access, figures, and numbers equal to analysis.analyze."""
+"""The manager dashboard: access, figures, and numbers equal to analysis.analyze.
+
+The cache behind it (stale-while-revalidate, debounce, shared with the API) is tested in
+tests/frontend/test_dashboard_cache.py.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,8 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from analysis import analyze
-from annotation.models import Judgment, Video
-from annotation.selectors.dashboard import project_analysis, scatter_points
+from annotation.models import Video
+from annotation.selectors.dashboard import scatter_points
 from annotation.selectors.labels import judgments_frame, question_keys
 from annotation.services.judgment_imports import judgments_import
 from metrics.models import MetricScore
@@ -134,35 +138,6 @@ def test_numbers_equal_analyze(client, seeded):
     assert sorted(r["name"].rsplit("-", 1)[-1] for r in data["raters"].values()) == ["r1", "r2", "r3"]
 
 
-def test_cache_hit_and_stamp_invalidation(seeded, django_assert_max_num_queries):
-    project, _, _ = seeded
-    first = project_analysis(project_id=project.pk, bootstrap_rounds=50)
-    with django_assert_max_num_queries(6):  # the stamp only, no recompute
-        again = project_analysis(project_id=project.pk, bootstrap_rounds=50)
-    assert again == first
-    judgment = Judgment.objects.filter(project=project).first()
-    judgment.answers = {
-        **judgment.answers,
-        "final_verdict": "tie" if judgment.answers["final_verdict"] != "tie" else "a",
-    }
-    judgment.save()
-    changed = project_analysis(project_id=project.pk, bootstrap_rounds=50)
-    assert changed["cache_stamp"] != first["cache_stamp"]
-
-
-def test_dashboard_invalidate_recomputes_on_commit(seeded, django_capture_on_commit_callbacks, settings):
-    from annotation.selectors.dashboard import _cache_key, _params, dashboard_stamp
-    from annotation.services.dashboard import dashboard_invalidate
-
-    project, _, _ = seeded
-    settings.TASKS_IN_PROCESS = True
-    settings.TASKS_IN_PROCESS_MODE = "eager"
-    with django_capture_on_commit_callbacks(execute=True):
-        dashboard_invalidate(project_id=project.pk)
-    key = _cache_key(project_id=project.pk, stamp=dashboard_stamp(project_id=project.pk), params=_params(1000, (), ()))
-    assert cache.get(key) is not None
-
-
 def test_filters_generators_and_raters(client, seeded):
     project, manager, _ = seeded
     client.force_login(manager)
@@ -204,3 +179,39 @@ def test_scatter_is_bounded():
     assert pts["n_total"] == n
     assert pts["n_shown"] == len(pts["delta"]) == len(pts["preference"]) == 2000
     assert set(pts["delta"]) == {1.0}
+
+
+def test_scatter_points_equal_a_plain_reference():
+    """Every pair's Δmetric and mean preference, against a direct pandas merge (no sampling)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(5)
+    n = 4000
+    gens = ["g1", "g2", "g3"]
+    pair = rng.integers(0, 600, n)
+    judgments = pd.DataFrame({
+        "pair_id": pair,
+        "rater": rng.integers(0, 40, n),
+        "question": pd.Categorical(rng.choice(["q1", "q2"], n), categories=["q1", "q2"]),
+        "generator_a": pd.Categorical(np.array(gens)[pair % 2], categories=gens),
+        "generator_b": pd.Categorical(np.array(gens)[pair % 2 + 1], categories=gens),
+        "prompt_id": pair // 2,
+        "answer": pd.Categorical(rng.choice(["a", "tie", "b"], n), categories=["a", "tie", "b"]),
+    })
+    rows = [(g, p, "m", float(rng.normal())) for g in gens for p in range(300) if rng.random() < 0.8]
+    scores = pd.DataFrame(rows, columns=["generator", "prompt_id", "metric", "value"])
+    got = scatter_points(judgments, scores, max_points=10**6)
+
+    frame = judgments.astype({"question": str, "generator_a": str, "generator_b": str, "answer": str})
+    frame["sign"] = frame["answer"].map({"a": 1.0, "tie": 0.0, "b": -1.0})
+    pairs = frame.groupby(["question", "pair_id", "generator_a", "generator_b", "prompt_id"], as_index=False).agg(
+        preference=("sign", "mean"), n=("sign", "size"))
+    values = scores.set_index(["generator", "prompt_id"])["value"]
+    pairs = pairs.join(values.rename("va"), on=["generator_a", "prompt_id"]).join(
+        values.rename("vb"), on=["generator_b", "prompt_id"]).dropna(subset=["va", "vb"])
+    for question, expected in pairs.groupby("question"):
+        points = got[question]["m"]
+        assert points["n_total"] == points["n_shown"] == len(expected)
+        np.testing.assert_allclose(points["delta"], (expected["va"] - expected["vb"]).to_numpy(), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(points["preference"], expected["preference"].to_numpy(), rtol=0, atol=1e-12)
+        assert points["raters"] == expected["n"].tolist()

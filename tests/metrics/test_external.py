@@ -130,3 +130,29 @@ def test_a_json_array_file(videos):
     assert report["created_rows"] == 1 and report["errors"] == [
         {"row": 2, "field": "", "message": "each item must be a JSON object"}
     ]
+
+
+def test_rows_are_read_like_the_other_importers(videos, settings):
+    """The shared reader: blank JSON Lines are not counted, extra CSV cells and bad lines are row
+    errors with their number, a file that is not UTF-8, empty or too large is refused whole."""
+    a, b = videos
+    good = {"prompt_id": a.prompt.external_id, "generator": "Gen-2", "metric": "m", "value": 0.5}
+    text = "\n".join([json.dumps(good), "", "{not json", "", json.dumps({**good, "generator": "Pika"})])
+    report = metric_scores_import(project=a.project, file_obj=io.BytesIO(text.encode()), file_name="s.jsonl")
+    assert report["total_rows"] == 3 and report["created_rows"] == 1
+    assert [(e["row"], e["field"]) for e in report["errors"]] == [(2, ""), (3, "")]
+    assert report["errors"][0]["message"].startswith("not valid JSON")
+    assert "no video of prompt" in report["errors"][1]["message"]
+
+    csv_text = f"prompt_id,generator,metric,value\n{b.prompt.external_id},Pika,m,1,extra\n"
+    report = metric_scores_import(project=a.project, file_obj=_csv(csv_text), file_name="s.csv")
+    assert report["errors"] == [{"row": 1, "field": "", "message": "5 cells for 4 columns"}]
+
+    for content, name, reason in [(b"\xff\xfe\x00bad", "s.csv", "UTF-8"), (b"", "s.jsonl", "empty"),
+                                  (b"[{", "s.json", "not valid JSON")]:
+        report = metric_scores_import(project=a.project, file_obj=io.BytesIO(content), file_name=name)
+        assert report["status"] == "failed" and reason in report["error"], report
+    settings.IMPORT_MAX_UPLOAD_BYTES = 10
+    report = metric_scores_import(project=a.project, file_obj=_csv(csv_text), file_name="s.csv")
+    assert report["status"] == "failed" and "IMPORT_MAX_UPLOAD_BYTES" in report["error"]
+    assert MetricScore.objects.filter(metric="m").count() == 1

@@ -1,10 +1,11 @@
-"""Plain read-only listings of a project: generators, prompts, videos (with metric scores), pairs."""
+"""Plain read-only listings of a project: generators, prompts, videos (with metric scores), pairs;
+and marking a pair as gold (``PATCH /api/v1/pairs/{id}/``)."""
 
 from __future__ import annotations
 
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 
@@ -18,7 +19,7 @@ from annotation.api.manager.schema import (
     UNAUTHENTICATED,
 )
 from annotation.api.pagination import IdCursorPagination
-from annotation.models import Video
+from annotation.models import Pair, Video
 from annotation.selectors.catalog import (
     generators_list,
     pair_detail,
@@ -28,6 +29,7 @@ from annotation.selectors.catalog import (
     video_urls,
     videos_list,
 )
+from annotation.services.quality import GoldAnswersError, pair_gold_set
 
 
 class PromptFilterSerializer(serializers.Serializer):
@@ -130,9 +132,20 @@ class PairSerializer(serializers.Serializer):
     video_a = serializers.IntegerField(source="video_a_id")
     video_b = serializers.IntegerField(source="video_b_id")
     is_gold = serializers.BooleanField()
-    gold_answers = serializers.DictField()
+    gold_answers = serializers.DictField(
+        child=serializers.ListField(child=serializers.ChoiceField(choices=["a", "b", "tie"])),
+        help_text="Gold pairs: question key -> accepted answers (canonical A/B terms); {} otherwise.",
+    )
     judgment_count = serializers.IntegerField()
     created_at = serializers.DateTimeField()
+
+
+class PairGoldInputSerializer(serializers.Serializer):
+    gold_answers = serializers.JSONField(
+        allow_null=True,
+        help_text='Question key -> "a", "b" or "tie" (canonical A/B terms), "a|tie", or a list of accepted '
+        "answers. null or {} unmarks the pair.",
+    )
 
 
 class PairDetailSerializer(PairSerializer):
@@ -228,6 +241,29 @@ class PairListApi(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
+PAIR_DETAIL_EXAMPLE = {
+    "id": 21, "prompt": 7, "prompt_id": "p7", "prompt_text": "a fox in snow", "generator_a": "Gen-2",
+    "generator_b": "Pika", "is_gold": True, "gold_answers": {"final_verdict": ["a"], "consistency": ["a", "tie"]},
+    "judgment_count": 3, "created_at": "2026-11-24T12:00:00Z",
+    "video_a": {"id": 11, "public_id": "5f1c1c2e-3f43-4c5e-9a55-0c6f1f7f2a10", "source": "/data/gen2/p7.mp4",
+                "status": "ready", "url": "/media/v/5f1c1c2e-3f43-4c5e-9a55-0c6f1f7f2a10.mp4"},
+    "video_b": {"id": 12, "public_id": "0b7e6f0a-8f55-4a8c-a0d5-9b1d5f86a2c4", "source": "/data/pika/p7.mp4",
+                "status": "ready", "url": "/media/v/0b7e6f0a-8f55-4a8c-a0d5-9b1d5f86a2c4.mp4"}}
+
+
+GOLD_ERRORS = OpenApiResponse(
+    inline_serializer("GoldAnswersErrors", {
+        "gold_answers": serializers.DictField(
+            child=serializers.ListField(child=serializers.CharField()),
+            help_text='Question key ("gold_answers" for the value as a whole) -> why it was refused.',
+        ),
+    }),
+    description="Gold answers refused; nothing was changed.",
+    examples=[OpenApiExample("bad key", value={"gold_answers": {
+        "final_verdit": ["not a question of this project (questions: visual_appeal, final_verdict)"]}})],
+)
+
+
 class PairDetailApi(generics.GenericAPIView):
     permission_classes = [IsPairManager]
     serializer_class = PairDetailSerializer
@@ -249,3 +285,30 @@ class PairDetailApi(generics.GenericAPIView):
         if pair is None:
             raise Http404("No Pair matches the given query.")
         return Response(PairDetailSerializer(pair).data)
+
+    @extend_schema(
+        summary="Mark a pair as gold (expected answers), or unmark it",
+        description="Gold pairs are offered to raters at the project's gold_rate, blind like any other pair, "
+        "and grade each rater's gold accuracy. Every key must be a question of the project and every answer "
+        "one that question allows; a 400 names each bad key. Judgments already made are kept.",
+        request=PairGoldInputSerializer,
+        responses={200: PairDetailSerializer, 400: GOLD_ERRORS, 401: UNAUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND},
+        examples=[
+            OpenApiExample("mark", value={"gold_answers": {"final_verdict": "a", "consistency": ["a", "tie"]}},
+                           request_only=True),
+            OpenApiExample("unmark", value={"gold_answers": None}, request_only=True),
+            OpenApiExample("marked", value=PAIR_DETAIL_EXAMPLE, response_only=True),
+        ],
+    )
+    def patch(self, request, pair_id: int):
+        pair = Pair.objects.filter(pk=pair_id).first()
+        if pair is None:
+            raise Http404("No Pair matches the given query.")
+        serializer = PairGoldInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            pair_gold_set(pair=pair, gold_answers=serializer.validated_data["gold_answers"])
+        except GoldAnswersError as exc:
+            errors = {key or "gold_answers": [message] for key, message in exc.errors.items()}
+            return Response({"gold_answers": errors}, status=400)
+        return Response(PairDetailSerializer(pair_detail(pair_id=pair.pk)).data)

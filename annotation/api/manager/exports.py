@@ -49,8 +49,9 @@ class FormatParamIsAnOption(DefaultContentNegotiation):
 
 class ExportInputSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=KINDS, default="preference",
-                                   help_text="raw: one row per judgment; labels: per pair and question; "
-                                             "preference: TRL prompt/chosen/rejected per pair.")
+                                   help_text="raw: one row per judgment (gold pairs too, is_gold true); labels: "
+                                             "per pair and question; preference: TRL prompt/chosen/rejected per "
+                                             "pair (labels and preference leave gold pairs out).")
     format = serializers.ChoiceField(choices=FORMATS, default="jsonl")
     question = serializers.CharField(default="final_verdict",
                                      help_text='A question key, or "all" (raw and labels only).')
@@ -137,10 +138,11 @@ class ExportApi(APIView):
         operation_id="exports_create",
         summary="Export judgments, labels or TRL preference pairs",
         description=(
-            "Streams the file (Content-Disposition names project, kind, question and date) with constant "
+            "Streams the file (Content-Disposition names project, kind, question and date) with bounded "
             "memory. For a project with more than EXPORT_SYNC_MAX_JUDGMENTS judgments (default 200,000), "
             "or with run_async=true, answers 202 with a job to poll instead. Excluded raters are left out of "
-            "labels and preference exports by default."
+            "labels and preference exports by default. Gold pairs (known answers, used to check raters) are "
+            "left out of labels and preference exports; raw exports keep their judgments with is_gold true."
         ),
         parameters=[ExportInputSerializer],
         responses={

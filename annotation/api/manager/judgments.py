@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -17,6 +16,7 @@ from annotation.models import ImportJob, Project
 from annotation.selectors.imports import import_report
 from annotation.selectors.judgments import JudgmentFilters, judgments_page
 from annotation.services.judgment_imports import judgments_import
+from annotation.uploads import TOO_LARGE, upload_check
 
 MAX_PAGE_SIZE = 10_000
 DEFAULT_PAGE_SIZE = 1000
@@ -27,6 +27,7 @@ JUDGMENT_EXAMPLE = {
     "prompt_id": "p7",
     "generator_a": "Gen-2",
     "generator_b": "Pika",
+    "is_gold": False,
     "rater": 5,
     "answers": {"visual_appeal": "a", "final_verdict": "tie"},
     "left_is_a": False,
@@ -61,6 +62,10 @@ class JudgmentSerializer(serializers.Serializer):
     prompt_id = serializers.CharField(help_text="The prompt's external id.")
     generator_a = serializers.CharField()
     generator_b = serializers.CharField()
+    is_gold = serializers.BooleanField(
+        help_text="The pair is a gold pair (known answers, shown to many raters to check them): its judgments "
+        "are listed here but left out of labels, preference exports and the analysis."
+    )
     rater = serializers.IntegerField(help_text="The rater's user id.")
     answers = serializers.DictField(child=serializers.ChoiceField(choices=["a", "b", "tie"]),
                                     help_text='Canonical answers per question key: "a", "b" or "tie".')
@@ -92,7 +97,8 @@ class JudgmentListApi(APIView):
             "a client that always resumes from its last cursor gets every judgment exactly once, "
             "even while raters keep submitting. Pages only reach a *settled* id: judgments whose "
             "transaction may still commit are held back for a later page (``has_more`` false means "
-            "caught up). Keep the same filters for one cursor."
+            "caught up). Keep the same filters for one cursor. Judgments of gold pairs are included, "
+            "marked ``is_gold``: drop them before training on preferences."
         ),
         parameters=[JudgmentListInputSerializer],
         responses={200: JudgmentPageSerializer, 400: BAD_REQUEST, **PROJECT_ERRORS},
@@ -134,15 +140,7 @@ class JudgmentImportSerializer(serializers.Serializer):
     )
 
     def validate_file(self, value):  # noqa: ANN001, ANN201 - an UploadedFile
-        if "\x00" in (value.name or ""):
-            raise serializers.ValidationError("the file name contains a NUL character")
-        if not value.name.lower().endswith((".csv", ".jsonl", ".ndjson", ".json")):
-            raise serializers.ValidationError(f"expected a .csv or .jsonl file, got {value.name!r}")
-        if value.size > settings.IMPORT_MAX_UPLOAD_BYTES:
-            raise serializers.ValidationError(
-                f"the file is {value.size} bytes; the limit is {settings.IMPORT_MAX_UPLOAD_BYTES}"
-            )
-        return value
+        return upload_check(upload=value)  # size (413), name and content (400)
 
 
 IMPORT_REPORT_EXAMPLE = {
@@ -169,6 +167,7 @@ class JudgmentImportApi(APIView):
             201: OpenApiResponse(description="The import report",
                                  examples=[OpenApiExample("report", value=IMPORT_REPORT_EXAMPLE)]),
             400: BAD_REQUEST,
+            413: TOO_LARGE,
             **PROJECT_ERRORS,
         },
     )

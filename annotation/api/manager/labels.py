@@ -72,7 +72,9 @@ class LabelListApi(APIView):
         operation_id="labels_list",
         summary="Aggregated labels per pair and question",
         description="Computed from every judgment of the project (raters marked excluded left out unless "
-        "include_excluded) and cached until a judgment arrives. Exact splits are undecided (label null).",
+        "include_excluded) and cached until a judgment or a gold pair changes. Gold pairs (known answers, "
+        "used to check raters) have no labels. Exact splits are undecided (label null). Rows are in pair id "
+        "order, each pair's questions in rubric order.",
         parameters=[LabelListInputSerializer],
         responses={200: LabelPageSerializer, 400: BAD_REQUEST, **PROJECT_ERRORS},
         examples=[OpenApiExample("labels", response_only=True, value={

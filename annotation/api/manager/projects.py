@@ -23,6 +23,13 @@ PROJECT_EXAMPLE = {
     "overlap": 3,
     "lease_seconds": 900,
     "require_full_watch": True,
+    "gold_rate": 0.1,
+    "gold_min": 5,
+    "gold_accuracy_threshold": 0.7,
+    "too_fast_seconds": 4.0,
+    "rater_quota": 200,
+    "completion_code": "C1A2B3",
+    "completion_url": "https://app.prolific.com/submissions/complete?cc=C1A2B3",
     "created_at": "2026-11-24T12:00:00Z",
     "updated_at": "2026-11-24T12:00:00Z",
     "questions": [
@@ -59,6 +66,13 @@ class ProjectOutputSerializer(serializers.Serializer):
     overlap = serializers.IntegerField()
     lease_seconds = serializers.IntegerField()
     require_full_watch = serializers.BooleanField()
+    gold_rate = serializers.FloatField(help_text="Share of the pairs offered to a rater that are gold pairs.")
+    gold_min = serializers.IntegerField(help_text="Graded gold judgments before gold accuracy may pause a rater.")
+    gold_accuracy_threshold = serializers.FloatField(help_text="Gold accuracy below which a rater is paused.")
+    too_fast_seconds = serializers.FloatField(help_text="Judgments submitted sooner are flagged too_fast.")
+    rater_quota = serializers.IntegerField(allow_null=True, help_text="Judgments per rater; null: no limit.")
+    completion_code = serializers.CharField(allow_blank=True, help_text="Shown to a rater who reaches the quota.")
+    completion_url = serializers.CharField(allow_blank=True, help_text="Return link shown with the completion code.")
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     questions = QuestionSerializer(many=True, source="questions.all")
@@ -71,6 +85,26 @@ class ProjectFieldsSerializer(serializers.Serializer):
     overlap = serializers.IntegerField(min_value=1, max_value=100, required=False)
     lease_seconds = serializers.IntegerField(min_value=30, max_value=7 * 24 * 3600, required=False)
     require_full_watch = serializers.BooleanField(required=False)
+    # Quality control (see annotation.services.quality) and the crowd quota.
+    gold_rate = serializers.FloatField(min_value=0, max_value=1, required=False,
+                                       help_text="0 to 1: share of the pairs offered that are gold pairs.")
+    gold_min = serializers.IntegerField(min_value=1, max_value=32767, required=False,
+                                        help_text="Graded gold judgments before gold accuracy may pause a rater.")
+    gold_accuracy_threshold = serializers.FloatField(min_value=0, max_value=1, required=False,
+                                                     help_text="0 to 1: gold accuracy below which a rater is paused.")
+    too_fast_seconds = serializers.FloatField(min_value=0, max_value=3600, required=False,
+                                              help_text="Judgments submitted sooner (seconds) are flagged too_fast.")
+    rater_quota = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False, allow_null=True,
+                                           help_text="Judgments per rater; null for no limit.")
+    completion_code = serializers.CharField(max_length=100, required=False, allow_blank=True,
+                                            help_text="Shown to a rater who reaches the quota (e.g. Prolific's code).")
+    completion_url = serializers.URLField(max_length=500, required=False, allow_blank=True,
+                                          help_text="An http(s) return link shown with the completion code.")
+
+    def validate_completion_url(self, value: str) -> str:
+        if value and not value.lower().startswith(("http://", "https://")):
+            raise serializers.ValidationError("must be an http(s) URL")
+        return value
 
     def validate_name(self, value: str) -> str:
         qs = Project.objects.filter(name=value)
@@ -163,7 +197,21 @@ class ProjectDetailApi(APIView):
         "``allowed`` cannot change once the project has judgments (400).",
         request=ProjectUpdateSerializer,
         responses={200: ProjectOutputSerializer, 400: BAD_REQUEST, **PROJECT_ERRORS},
-        examples=[OpenApiExample("raise overlap", value={"overlap": 5}, request_only=True)],
+        examples=[
+            OpenApiExample("raise overlap", value={"overlap": 5}, request_only=True),
+            OpenApiExample(
+                "quality control",
+                value={"gold_rate": 0.15, "gold_min": 6, "gold_accuracy_threshold": 0.75, "too_fast_seconds": 5},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "crowd quota",
+                value={"rater_quota": 200, "completion_code": "C1A2B3",
+                       "completion_url": "https://app.prolific.com/submissions/complete?cc=C1A2B3"},
+                request_only=True,
+            ),
+            OpenApiExample("project", value=PROJECT_EXAMPLE, response_only=True),
+        ],
     )
     def patch(self, request, project_id: int):
         project = get_object_or_404(Project, pk=project_id)

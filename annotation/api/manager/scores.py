@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
@@ -16,6 +15,7 @@ from annotation.api.manager.schema import BAD_REQUEST, INVALID_CURSOR, PROJECT_E
 from annotation.api.pagination import IdCursorPagination
 from annotation.models import Project
 from annotation.selectors.catalog import ScoresUnavailable, scores_list
+from annotation.uploads import TOO_LARGE, upload_check
 
 UNAVAILABLE = OpenApiResponse(ErrorSerializer, description="The metrics app is not installed.")
 
@@ -77,13 +77,7 @@ class ScoreImportSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="CSV or JSON Lines: prompt_id, generator, metric, value, optional version.")
 
     def validate_file(self, value):  # noqa: ANN001, ANN201 - an UploadedFile
-        if "\x00" in (value.name or ""):
-            raise serializers.ValidationError("the file name contains a NUL character")
-        if value.size > settings.IMPORT_MAX_UPLOAD_BYTES:
-            raise serializers.ValidationError(
-                f"the file is {value.size} bytes; the limit is {settings.IMPORT_MAX_UPLOAD_BYTES}"
-            )
-        return value
+        return upload_check(upload=value)  # size (413), name and content (400)
 
 
 SCORE_REPORT_EXAMPLE = {
@@ -107,6 +101,7 @@ class ScoreImportApi(APIView):
             201: OpenApiResponse(description="The import report",
                                  examples=[OpenApiExample("report", value=SCORE_REPORT_EXAMPLE)]),
             400: BAD_REQUEST,
+            413: TOO_LARGE,
             503: UNAVAILABLE,
             **PROJECT_ERRORS,
         },

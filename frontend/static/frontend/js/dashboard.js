@@ -3,6 +3,7 @@
 
 const SVG = "http://www.w3.org/2000/svg";
 const data = JSON.parse(document.getElementById("dashboard-data").textContent);
+const status = JSON.parse(document.getElementById("dashboard-status").textContent);
 let question = JSON.parse(document.getElementById("dashboard-question").textContent);
 
 function el(tag, attrs = {}, text = null) {
@@ -339,6 +340,10 @@ function renderRaters(q) {
 function render() {
   const q = (data.questions || {})[question];
   const summary = document.getElementById("dash-summary");
+  if (status.state === "computing") {
+    summary.textContent = "Computing the first analysis…";
+    return;
+  }
   if (!q) {
     summary.textContent = `No analysis for this question: ${(data.summary && data.summary.reason) || "no judgments yet"}.`;
   }
@@ -363,5 +368,41 @@ document.getElementById("question-select").addEventListener("change", (event) =>
   render();
 });
 document.getElementById("metric-select").addEventListener("change", () => renderScatter());
+
+// ---- freshness ----
+// While the result is being computed or is stale, ask the same URL (?status=1: one cache read,
+// never a computation) whether a newer result exists. A first result reloads the page; a newer
+// one is offered with a link, so the manager is not interrupted while reading.
+const POLL_MS = { computing: 2000, stale: 5000 };
+
+function statusUrl() {
+  const url = new URL(window.location.href);
+  url.searchParams.set("status", "1");
+  return url;
+}
+
+async function poll() {
+  let next;
+  try {
+    const response = await fetch(statusUrl(), { headers: { Accept: "application/json" }, credentials: "same-origin" });
+    if (!response.ok) throw new Error(`status ${response.status}`);
+    next = await response.json();
+  } catch (err) {
+    window.setTimeout(poll, POLL_MS.stale * 2);  // a hiccup (server restart): try again later
+    return;
+  }
+  if (status.state === "computing") {
+    if (next.state !== "computing") { window.location.reload(); return; }
+  } else if (next.computed_at && next.computed_at !== status.computed_at) {
+    const newer = document.getElementById("dash-newer");
+    newer.hidden = false;
+    document.getElementById("dash-reload").href = window.location.href;
+    document.getElementById("dash-status").dataset.newer = "1";
+    return;
+  }
+  window.setTimeout(poll, POLL_MS[status.state] || POLL_MS.stale);
+}
+
 render();
+if (status.state === "computing" || status.state === "stale") window.setTimeout(poll, POLL_MS[status.state]);
 document.body.dataset.dashboardReady = "1";

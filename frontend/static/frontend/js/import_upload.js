@@ -62,6 +62,8 @@ form?.addEventListener("submit", (event) => {
       statusLine.textContent = `The file was refused: ${body.error}`;
     } else if (body && body.file) {
       statusLine.textContent = `The file was refused: ${body.file.join(" ")}`;
+    } else if (body && body.detail) { // 413 (too large), 403, 503: the server's own words
+      statusLine.textContent = `The file was refused: ${body.detail}`;
     } else {
       statusLine.textContent = `Upload failed (HTTP ${xhr.status}).`;
     }

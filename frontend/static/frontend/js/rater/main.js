@@ -42,6 +42,14 @@ const ui = {
   skipOpen: $("skip-open"),
   skipForm: $("skip-form"),
   prefetch: $("prefetch"),
+  completion: $("completion"),
+  completionText: $("completion-text"),
+  completionCodeRow: $("completion-code-row"),
+  completionCode: $("completion-code"),
+  completionCopy: $("completion-copy"),
+  completionCopied: $("completion-copied"),
+  completionReturnRow: $("completion-return-row"),
+  completionReturn: $("completion-return"),
 };
 
 const api = new Api({ csrfToken: root.dataset.csrf });
@@ -197,7 +205,7 @@ function show(data) {
   player.play();
 }
 
-function showDone(title, text) {
+function clearStage() {
   const old = [player.left, player.right].filter(Boolean);
   player.detach();
   for (const video of old) release(video);
@@ -205,11 +213,78 @@ function showDone(title, text) {
   state.current = null;
   ui.stage.hidden = true;
   ui.skipOpen.disabled = true;
+}
+
+function focusHeading(heading) {
+  heading.setAttribute("tabindex", "-1");
+  heading.focus();
+}
+
+function showDone(title, text) {
+  clearStage();
+  ui.completion.hidden = true;
   ui.doneTitle.textContent = title;
   ui.doneText.textContent = text;
   ui.done.hidden = false;
-  ui.doneTitle.setAttribute("tabindex", "-1");
-  ui.doneTitle.focus();
+  focusHeading(ui.doneTitle);
+}
+
+// The crowd worker's end: the completion code to copy and the link back to the platform.
+// Only http(s) return links become links (never javascript: or data:).
+function showCompletion({ reason, completion_code: code, completion_url: url }) {
+  clearStage();
+  ui.done.hidden = true;
+  ui.completionText.textContent =
+    reason === "quota_reached"
+      ? "You have judged all the pairs this study asks of you. Thank you for your careful work!"
+      : "You have judged every pair there was for you in this study. Thank you for your careful work!";
+  ui.completionCodeRow.hidden = !code;
+  ui.completionCode.value = code || "";
+  let safeUrl = "";
+  try {
+    const parsed = new URL(url || "", window.location.href);
+    if (url && (parsed.protocol === "https:" || parsed.protocol === "http:")) safeUrl = parsed.href;
+  } catch (error) {
+    safeUrl = "";
+  }
+  ui.completionReturnRow.hidden = !safeUrl;
+  if (safeUrl) ui.completionReturn.href = safeUrl;
+  else ui.completionReturn.removeAttribute("href");
+  ui.completion.hidden = false;
+  focusHeading($("completion-title"));
+}
+
+async function copyCompletionCode() {
+  const code = ui.completionCode.value;
+  let copied = false;
+  try {
+    await navigator.clipboard.writeText(code);
+    copied = true;
+  } catch (error) {
+    // No clipboard API (plain http, an old browser): select it so Ctrl+C copies it.
+    ui.completionCode.focus();
+    ui.completionCode.select();
+    copied = document.execCommand && document.execCommand("copy");
+  }
+  ui.completionCopied.textContent = copied ? "Copied." : "Selected: press Ctrl+C (or ⌘C) to copy.";
+}
+
+// Nothing left (204): a rater who earned the project's completion code gets it; others the
+// plain end. The server decides (it repeats the rule); the code is never in the page before.
+async function showNothingLeft() {
+  const url = root.dataset.completionUrl;
+  if (url) {
+    try {
+      const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (response.status === 200) {
+        showCompletion(await response.json());
+        return;
+      }
+    } catch (error) {
+      // fall through to the plain end
+    }
+  }
+  showDone("No more pairs", "You have judged every pair available to you in this project. Thank you.");
 }
 
 async function loadNext() {
@@ -217,9 +292,19 @@ async function loadNext() {
   if (status === 200) {
     show(data);
   } else if (status === 204) {
-    showDone("No more pairs", "You have judged every pair available to you in this project. Thank you.");
+    await showNothingLeft();
+  } else if (status === 403 && data && data.code === "quota_reached") {
+    showCompletion({ reason: "quota_reached", ...data });
+  } else if (status === 403 && data && data.code === "paused") {
+    // Calm and never accusing: the reason (which may be an automatic quality check) is for
+    // the project's managers, not shown here.
+    showDone(
+      "Thank you",
+      "Thanks — there is nothing for you to rate right now. You may close this page; " +
+        "if more pairs become available for you, this page will show them when you come back.",
+    );
   } else if (status === 403 && data) {
-    showDone("Paused", data.detail);
+    showDone("Nothing to rate", data.detail);
   } else {
     announce((data && data.detail) || "Could not load the next pair. Reload the page to try again.");
   }
@@ -315,6 +400,7 @@ ui.skip.addEventListener("close", () => {
   rubric.focusCurrent();
 });
 ui.instructions.addEventListener("close", () => rubric.focusCurrent());
+ui.completionCopy.addEventListener("click", copyCompletionCode);
 
 const TEXT_INPUTS = new Set(["text", "search", "number", "email", "password", "range"]);
 
