@@ -67,8 +67,38 @@ Building blocks (array level) live in :mod:`analysis.coding`, :mod:`analysis.agr
 :mod:`analysis.datasets` turns FETV's real ratings into judgments.
 """
 
-from analysis.aggregation import majority_vote, pair_labels
-from analysis.coding import EncodedJudgments, encode_judgments
-from analysis.report import analyze
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from analysis.aggregation import majority_vote, pair_labels
+    from analysis.coding import EncodedJudgments, encode_judgments
+    from analysis.report import analyze
 
 __all__ = ["EncodedJudgments", "analyze", "encode_judgments", "majority_vote", "pair_labels"]
+
+# The public names load their modules on first use (PEP 562): importing one submodule, such as
+# analysis.dawid_skene for the exports, must not load scipy and pandas with the whole package
+# (about 60 MB of a worker's memory).
+_SOURCES = {
+    "EncodedJudgments": "analysis.coding",
+    "encode_judgments": "analysis.coding",
+    "majority_vote": "analysis.aggregation",
+    "pair_labels": "analysis.aggregation",
+    "analyze": "analysis.report",
+}
+
+
+def __getattr__(name: str) -> Any:
+    source = _SOURCES.get(name)
+    if source is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(source), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

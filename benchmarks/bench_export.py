@@ -33,7 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks._common import recreate_postgres_db, table, write_result  # noqa: E402
+from benchmarks._common import RESULTS, recreate_postgres_db, table, write_result  # noqa: E402
 
 DB_NAME = "vidjudge_bench_export"
 DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
@@ -173,12 +173,27 @@ def _machine_text() -> dict:
             "postgres": run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc", "SHOW server_version"])}
 
 
+def _merged_runs(new: list[dict], judgments: int) -> list[dict]:
+    """With ``--only``: the previous results' runs (same number of judgments) that were not run
+    again, in their order, with the new ones in their place or after them."""
+    try:
+        previous = json.loads((RESULTS / "export.json").read_text())
+    except (OSError, ValueError):
+        return new
+    if previous.get("judgments") != judgments:
+        return new
+    fresh = {run["what"]: run for run in new}
+    merged = [fresh.pop(run["what"], run) for run in previous.get("runs", [])]
+    return merged + list(fresh.values())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--judgments", type=int, default=1_000_000)
     parser.add_argument("--page-size", type=int, default=5000)
     parser.add_argument("--reuse", action="store_true", help="Keep an already seeded database.")
-    parser.add_argument("--only", default="", help="Comma-separated kinds to run (raw, labels, preference, pull).")
+    parser.add_argument("--only", default="", help="Comma-separated kinds to run (raw, labels, preference, pull); "
+                        "the other runs of benchmarks/results/export.json are kept.")
     parser.add_argument("--child", nargs="*")
     args = parser.parse_args()
     if args.child:
@@ -216,7 +231,8 @@ def main() -> None:
             assert written == n, (kind, fmt, written, n)
         rate = n / r["seconds"]
         what = f"export {kind} {question} {aggregation} {fmt} ({via})"
-        entry = {"what": what, "judgments": n, "rows_written": written, **r, "judgments_per_s": rate}
+        entry = {"what": what, "judgments": n, "rows_written": written, **r, "judgments_per_s": rate,
+                 "loadavg_start": load_start}
         results.append(entry)
         rows.append((what, f"{n:,}", f"{written:,}", f"{r['seconds']:.2f}", f"{rate:,.0f}",
                      f"{r['bytes'] / 2**20:,.0f}", f"{r['rss_before_mb']:.0f}", f"{r['peak_rss_mb']:.0f}"))
@@ -235,6 +251,8 @@ def main() -> None:
     print()
     print(table(rows, ("run", "judgments", "rows out", "seconds", "judgments/s", "MB", "RSS before MB",
                        "peak RSS MB")))
+    if only:
+        results = _merged_runs(results, n)
     path = write_result("export", {"judgments": n, "seed_seconds": seed_seconds, "runs": results,
                                    "machine_text": _machine_text(), "loadavg_start": load_start})
     print(f"\nwrote {path}")

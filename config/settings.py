@@ -7,6 +7,7 @@ The embedded default (no variables at all) is a single-process install: SQLite u
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import environ
@@ -19,6 +20,11 @@ env = environ.Env()
 # A local .env file is read when present; real environment variables win.
 if (BASE_DIR / ".env").is_file():
     env.read_env(str(BASE_DIR / ".env"), overwrite=False)
+
+# pyarrow's allocator, read when pyarrow is first imported (after this module): the system
+# allocator hands freed buffers back, where the default pool keeps ~20-35 MB after a large read;
+# that margin is what keeps streamed exports of 1M judgments under 300 MB (docs/benchmarks.md).
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", env.str("ARROW_DEFAULT_MEMORY_POOL", default="system"))
 
 DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env.str("SECRET_KEY", default="")

@@ -19,6 +19,7 @@ from annotation.services.projects import membership_set, project_create
 from config.tasks import wait_for_in_process_tasks
 
 DEMO_PROJECT = "Demo: three synthetic generators"
+GOLD_GENERATORS = ("Aurora-Smooth", "Jitterbug")  # (better, worse) in the demo's gold pairs
 DEMO_PASSWORD = "demo"  # noqa: S105 (documented demo-only credentials)
 DEMO_INSTRUCTIONS = (
     "Watch both videos (they play in sync), then answer every question: which video is better on "
@@ -54,6 +55,7 @@ class Command(BaseCommand):
         wait_for_in_process_tasks()
         created = pairs_generate(project=project)
         self.stdout.write(f"{created} new pair(s); {project.pairs.count()} in all")
+        self._quality_control(project)
         self._load_fetv(users["manager"])
         self.stdout.write(
             self.style.SUCCESS(
@@ -71,6 +73,32 @@ class Command(BaseCommand):
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
         return user
+
+    def _quality_control(self, project: Project) -> None:
+        """Two gold pairs (the smooth generator beats the jittering one on visual appeal and
+        overall: the demo's clips make that plain), and a crowd invite link with a small quota."""
+        from annotation.services.crowd import project_crowd_settings_update, project_invite_rotate  # noqa: PLC0415
+        from annotation.services.quality import pair_gold_set  # noqa: PLC0415
+
+        if not project.pairs.filter(is_gold=True).exists():
+            pairs = (
+                project.pairs.filter(generator_a__name__in=GOLD_GENERATORS, generator_b__name__in=GOLD_GENERATORS)
+                .select_related("generator_a")
+                .order_by("id")[:2]
+            )
+            for pair in pairs:
+                better = "a" if pair.generator_a.name == GOLD_GENERATORS[0] else "b"
+                pair_gold_set(pair=pair, gold_answers={"visual_appeal": better, "final_verdict": better})
+        if not project.invite_token:
+            project_invite_rotate(project=project)
+            project_crowd_settings_update(
+                project=project, rater_quota=10, completion_code="DEMO-DONE", completion_url=""
+            )
+        project.refresh_from_db()
+        self.stdout.write(
+            f"crowd invite link (quota 10, code DEMO-DONE): "
+            f"/join/{project.invite_token}/?PROLIFIC_PID=demo-worker-1"
+        )
 
     def _load_fetv(self, manager) -> None:
         """The FETV human ratings as a second project, when that loader is installed."""
