@@ -1,6 +1,8 @@
-"""Checks on an uploaded import file (manifest, judgments, scores) before any row is read.
+"""Checks on an uploaded import file (manifest, judgments, gold, scores) before any row is read,
+and the answer an upload endpoint gives with the finished import's report.
 
-Every upload endpoint calls :func:`upload_check` from its serializer: the file must be at
+Every upload endpoint's serializer is an :class:`UploadSerializer`, which calls
+:func:`upload_check`: the file must be at
 most ``IMPORT_MAX_UPLOAD_BYTES`` (413 otherwise), be named ``.csv``, ``.jsonl``, ``.ndjson``
 or ``.json``, and look like UTF-8 text: no NUL byte, no known binary signature (a
 spreadsheet, an archive, an image, ...), valid UTF-8 in its first bytes (400 otherwise,
@@ -17,6 +19,10 @@ from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
+from rest_framework.response import Response
+
+from annotation.models import ImportJob
+from annotation.selectors.imports import import_report
 
 ALLOWED_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json")
 SNIFF_BYTES = 64 * 1024
@@ -94,3 +100,18 @@ def upload_check(*, upload: Any, max_bytes: int | None = None) -> Any:
     if problem:
         raise serializers.ValidationError(problem)
     return upload
+
+
+# No docstring: drf-spectacular would publish it as every subclass's schema description.
+# An import file, checked by upload_check; subclasses give ``file`` its help text and add options.
+class UploadSerializer(serializers.Serializer):
+    file = serializers.FileField()
+
+    def validate_file(self, value):  # noqa: ANN001, ANN201 - an UploadedFile
+        return upload_check(upload=value)  # size (413), name and content (400)
+
+
+def import_job_response(*, job: ImportJob) -> Response:
+    """The import's report: 201 when its rows were read (bad rows listed), 400 when the file was refused."""
+    code = status.HTTP_201_CREATED if job.status == ImportJob.STATUS_DONE else status.HTTP_400_BAD_REQUEST
+    return Response(import_report(job=job), status=code)

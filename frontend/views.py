@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from annotation.models import ImportJob, Membership, Project
 from annotation.selectors.assignments import project_raters, skip_counts, skips_recent
-from annotation.selectors.imports import import_report, project_overview
+from annotation.selectors.imports import import_report, import_summaries, project_overview
 from annotation.selectors.projects import project_role, projects_for_user
 from annotation.services.pairs import pairs_generate
 
@@ -32,7 +32,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
     project = _managed_project(request, pk)
-    jobs = [import_report(job=job, max_rows=0) for job in ImportJob.objects.filter(project=project)[:20]]
+    jobs = import_summaries(project_id=project.pk, limit=20)
     metric_status = []
     try:
         from metrics.selectors import metric_status_for_project  # noqa: PLC0415

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from annotation.models import CANONICAL_ANSWERS, Pair, Project
+from annotation.selectors.catalog import pair_detail, pairs_list
 from annotation.selectors.projects import MAX_DB_ID
 from annotation.services.quality import GoldAnswersError, pair_gold_set
 from frontend.views_raters import managed_project
@@ -23,21 +24,21 @@ ANSWER_LABELS = {"a": "A", "b": "B", "tie": "Tie"}
 
 def _pairs_found(project: Project, query: dict[str, str]) -> tuple[list[Pair], str]:
     """Pairs matching the search (by pair id, or prompt id and optionally a generator name)."""
-    pairs = Pair.objects.filter(project=project).select_related(
-        "prompt", "generator_a", "generator_b", "video_a", "video_b"
-    )
     pair_id = query.get("pair", "").strip()
     prompt_id = query.get("prompt", "").strip()
     generator = query.get("generator", "").strip()
     if pair_id:
         if not pair_id.isdigit() or not 0 < int(pair_id) <= MAX_DB_ID:
             return [], f"Pair id {pair_id[:40]!r} is not a number."
-        found = list(pairs.filter(pk=int(pair_id)))
+        pair = pair_detail(pair_id=int(pair_id))
+        found = [pair] if pair is not None and pair.project_id == project.pk else []
         return found, "" if found else f"No pair {pair_id} in this project."
     if prompt_id:
-        pairs = pairs.filter(prompt__external_id=prompt_id)
-        if generator:
-            pairs = pairs.filter(generator_a__name=generator) | pairs.filter(generator_b__name=generator)
+        pairs = (
+            pairs_list(project_id=project.pk, generator=generator)
+            .select_related("video_a", "video_b")
+            .filter(prompt__external_id=prompt_id)
+        )
         found = list(pairs.order_by("id")[:200])
         if found:
             return found, ""
@@ -84,9 +85,7 @@ def _gold_page(
     ]
     known = {q.key for q in questions}
     gold = []
-    for pair in Pair.objects.filter(project=project, is_gold=True).select_related(
-        "prompt", "generator_a", "generator_b"
-    ):
+    for pair in pairs_list(project_id=project.pk, is_gold=True):
         answers = pair.gold_answers or {}
         gold.append(
             {
@@ -122,12 +121,8 @@ def gold_page(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _gold_pair(project: Project, pair_id: int) -> Pair:
-    pair = (
-        Pair.objects.select_related("prompt", "generator_a", "generator_b", "video_a", "video_b")
-        .filter(project=project, pk=pair_id)
-        .first()
-    )
-    if pair is None:
+    pair = pair_detail(pair_id=pair_id)
+    if pair is None or pair.project_id != project.pk:
         raise Http404("no such pair in this project")
     return pair
 

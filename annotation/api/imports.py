@@ -4,24 +4,21 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.api.permissions import IsProjectManager
 from annotation.models import ImportJob, Project
-from annotation.selectors.imports import import_report
+from annotation.selectors.imports import import_report, import_summaries
 from annotation.services.imports import manifest_import
 from annotation.services.pairs import pairs_generate
-from annotation.uploads import TOO_LARGE, upload_check
+from annotation.uploads import TOO_LARGE, UploadSerializer, import_job_response
 
 
-class ImportUploadSerializer(serializers.Serializer):
+class ImportUploadSerializer(UploadSerializer):
     file = serializers.FileField(help_text="A manifest in CSV or JSON Lines.")
-
-    def validate_file(self, value):
-        return upload_check(upload=value)  # size (413), name and content (400)
 
 
 class ImportListCreateApi(APIView):
@@ -40,13 +37,11 @@ class ImportListCreateApi(APIView):
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["file"]
         job = manifest_import(project=project, file_obj=upload.file, file_name=upload.name, user=request.user)
-        code = status.HTTP_201_CREATED if job.status == ImportJob.STATUS_DONE else status.HTTP_400_BAD_REQUEST
-        return Response(import_report(job=job), status=code)
+        return import_job_response(job=job)
 
     @extend_schema(summary="List the project's imports", responses={200: OpenApiResponse(description="Reports")})
     def get(self, request, project_id: int):
-        jobs = ImportJob.objects.filter(project_id=project_id)[:100]
-        return Response([import_report(job=job, max_rows=0) for job in jobs])
+        return Response(import_summaries(project_id=project_id))
 
 
 class ImportDetailApi(APIView):

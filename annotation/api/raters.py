@@ -15,8 +15,7 @@ from annotation.api.manager.permissions import IsManager
 from annotation.api.manager.schema import BAD_REQUEST, PROJECT_ERRORS, ErrorSerializer
 from annotation.models import Membership, Project
 from annotation.selectors import quality as rules
-from annotation.selectors.assignments import project_raters
-from annotation.selectors.quality import project_rater_report
+from annotation.selectors.quality import project_rater_list
 from annotation.services.quality import RaterNotFound, rater_exclude, rater_include, rater_pause, rater_resume
 from annotation.services.raters import RATER_CREATED, raters_add
 
@@ -107,23 +106,6 @@ RATER_EXAMPLE = {
 }
 
 
-def raters_report(*, project: Project) -> list[dict]:
-    """The raters' counts (``project_raters``) and quality figures (``project_rater_report``), merged."""
-    counts = {row["id"]: row for row in project_raters(project=project)}
-    rows = []
-    for row in project_rater_report(project=project):
-        base = counts.get(row["rater_id"], {})
-        rows.append({
-            "id": row["rater_id"],
-            "judged": base.get("judged", 0),
-            "skipped": base.get("skipped", 0),
-            "has_lease": base.get("has_lease", False),
-            "last_active": base.get("last_active"),
-            **row,
-        })
-    return rows
-
-
 class ProjectRatersApi(APIView):
     permission_classes = [IsManager]
 
@@ -137,7 +119,7 @@ class ProjectRatersApi(APIView):
     )
     def get(self, request, project_id: int) -> Response:
         project = get_object_or_404(Project, pk=project_id)
-        return Response(RaterListItemSerializer(raters_report(project=project), many=True).data)
+        return Response(RaterListItemSerializer(project_rater_list(project=project), many=True).data)
 
     @extend_schema(
         request=RatersAddInputSerializer,

@@ -1,11 +1,14 @@
-"""Project-manager and training-pipeline endpoints (issue 6). See annotation.api.manager."""
+"""Project-manager and training-pipeline endpoints: catalog, judgments, labels, analysis, scores,
+exports, and quality control (raters, gold answers). See annotation.api.manager."""
 
 from django.urls import path
 
+from annotation.api import raters
 from annotation.api.manager import (
     analysis,
     catalog,
     exports,
+    gold,
     judgments,
     labels,
     projects,
@@ -14,6 +17,7 @@ from annotation.api.manager import (
 )
 
 P = "projects/<id:project_id>/"
+R = P + "raters/<id:rater_id>/"
 
 urlpatterns = [
     path("projects/", projects.ProjectListCreateApi.as_view(), name="api-projects"),
@@ -23,6 +27,12 @@ urlpatterns = [
     path(P + "videos/", catalog.VideoListApi.as_view(), name="api-videos"),
     path(P + "pairs/", catalog.PairListApi.as_view(), name="api-pairs"),
     path("pairs/<id:pair_id>/", catalog.PairDetailApi.as_view(), name="api-pair"),
+    path(P + "pairs/gold/import/", gold.GoldImportApi.as_view(), name="api-pairs-gold-import"),
+    path(P + "raters/", raters.ProjectRatersApi.as_view(), name="api-project-raters"),
+    path(R + "pause/", raters.RaterPauseApi.as_view(), name="api-rater-pause"),
+    path(R + "resume/", raters.RaterResumeApi.as_view(), name="api-rater-resume"),
+    path(R + "exclude/", raters.RaterExcludeApi.as_view(), name="api-rater-exclude"),
+    path(R + "include/", raters.RaterIncludeApi.as_view(), name="api-rater-include"),
     path(P + "judgments/", judgments.JudgmentListApi.as_view(), name="api-judgments"),
     path(P + "judgments/import/", judgments.JudgmentImportApi.as_view(), name="api-judgments-import"),
     path(P + "labels/", labels.LabelListApi.as_view(), name="api-labels"),

@@ -59,6 +59,7 @@ from django.db.models.functions import Cast
 
 from annotation.exports.arrow_source import query_batches, select_columns
 from annotation.models import Judgment, Membership, Pair, Project, Question
+from annotation.selectors.assignments import project_raters
 
 # --- judgment flags -------------------------------------------------------------------------
 
@@ -396,3 +397,21 @@ def project_rater_report(*, project: Project) -> list[dict[str, Any]]:
         report.append(row)
     return report
 
+
+def project_rater_list(*, project: Project) -> list[dict[str, Any]]:
+    """``project_rater_report``'s rows (same order) with ``id`` and the assignment counts of
+    ``project_raters`` merged in: ``judged``, ``skipped``, ``has_lease``, ``last_active``
+    (0 / False / None for a rater without assignments)."""
+    counts = {row["id"]: row for row in project_raters(project=project)}
+    rows = []
+    for row in project_rater_report(project=project):
+        base = counts.get(row["rater_id"], {})
+        rows.append({
+            "id": row["rater_id"],
+            "judged": base.get("judged", 0),
+            "skipped": base.get("skipped", 0),
+            "has_lease": base.get("has_lease", False),
+            "last_active": base.get("last_active"),
+            **row,
+        })
+    return rows

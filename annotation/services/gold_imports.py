@@ -21,10 +21,16 @@ from typing import IO, Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from annotation.manifest import FileRefused, RowErrors, read_rows, text_value
+from annotation.manifest import FileRefused, RowErrors, read_rows
 from annotation.models import Generator, ImportJob, Pair, Project, Prompt, Question
 from annotation.services.dashboard import dashboard_invalidate
-from annotation.services.import_jobs import import_job_finish, import_job_refuse, import_job_start
+from annotation.services.import_jobs import (
+    import_base_values,
+    import_columns_check,
+    import_job_finish,
+    import_job_refuse,
+    import_job_start,
+)
 from annotation.services.quality import GoldAnswersError, gold_answers_clean
 
 GOLD_BASE_COLUMNS = ("prompt_id", "generator_a", "generator_b")
@@ -68,19 +74,10 @@ def gold_import(
                 errors.add(n, "", row.error)
                 continue
             if not checked_columns:
-                # Every other column must be a question: a typo must not drop a gold answer.
-                unknown = sorted(set(row.data) - set(GOLD_BASE_COLUMNS) - set(keys))
-                if unknown:
-                    raise FileRefused(
-                        f"unknown column(s) {', '.join(unknown)}: not questions of this project "
-                        f"(questions: {', '.join(keys)})"
-                    )
+                import_columns_check(columns=row.data, known=GOLD_BASE_COLUMNS, questions=keys)
                 checked_columns = True
-            values = {key: text_value(row.data, key) for key in GOLD_BASE_COLUMNS}
-            missing = [key for key in GOLD_BASE_COLUMNS if not values[key]]
-            for key in missing:
-                errors.add(n, key, f"missing value for '{key}'")
-            if missing:
+            values = import_base_values(row=row, columns=GOLD_BASE_COLUMNS, errors=errors)
+            if values is None:
                 continue
             prompt = prompts.get(values["prompt_id"])
             gen_a, gen_b = generators.get(values["generator_a"]), generators.get(values["generator_b"])

@@ -1,5 +1,6 @@
-"""The bookkeeping every importer shares (manifests, judgments, scores): start a job, refuse a
-whole file, or finish with counts and the per-row errors."""
+"""The bookkeeping every importer shares (manifests, judgments, gold, scores): start a job, refuse a
+whole file, or finish with counts and the per-row errors; and the column checks of the importers
+whose extra columns are question keys (judgments, gold)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterable
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
+from annotation.manifest import FileRefused, Row, RowErrors, text_value
 from annotation.models import ImportJob, ImportRowError, Project
 
 _BATCH = 2000
@@ -22,6 +24,26 @@ def import_job_refuse(*, job: ImportJob, reason: str) -> ImportJob:
     job.status, job.error, job.finished_at = ImportJob.STATUS_FAILED, reason, timezone.now()
     job.save(update_fields=["status", "error", "finished_at"])
     return job
+
+
+def import_columns_check(*, columns: Iterable[str], known: Iterable[str], questions: Iterable[str]) -> None:
+    """Raise FileRefused naming every column that is neither ``known`` nor a question key: a typo in a
+    question column must refuse the file, not silently drop its answers."""
+    keys = list(questions)
+    unknown = sorted(set(columns) - set(known) - set(keys))
+    if unknown:
+        raise FileRefused(
+            f"unknown column(s) {', '.join(unknown)}: not questions of this project (questions: {', '.join(keys)})"
+        )
+
+
+def import_base_values(*, row: Row, columns: tuple[str, ...], errors: RowErrors) -> dict[str, str] | None:
+    """The row's text in each of ``columns``; None (with one error per empty column) when any is empty."""
+    values = {key: text_value(row.data, key) for key in columns}
+    missing = [key for key in columns if not values[key]]
+    for key in missing:
+        errors.add(row.number, key, f"missing value for '{key}'")
+    return None if missing else values
 
 
 def import_job_finish(

@@ -34,7 +34,13 @@ from annotation.models import (
     Question,
     Video,
 )
-from annotation.services.import_jobs import import_job_finish, import_job_refuse, import_job_start
+from annotation.services.import_jobs import (
+    import_base_values,
+    import_columns_check,
+    import_job_finish,
+    import_job_refuse,
+    import_job_start,
+)
 
 BASE_COLUMNS = ("prompt_id", "generator_a", "generator_b", "rater")
 OPTIONAL_COLUMNS = ("prompt", "duration_ms", "created_at")
@@ -95,19 +101,10 @@ def _validate(file_obj: IO[bytes], file_name: str, questions: dict[str, Question
             errors.add(n, "", row.error)
             continue
         if not checked_columns:
-            # Every other column must be a question of the project: a typo must not drop answers.
-            unknown = sorted(set(row.data) - set(BASE_COLUMNS) - set(OPTIONAL_COLUMNS) - set(questions))
-            if unknown:
-                raise FileRefused(
-                    f"unknown column(s) {', '.join(unknown)}: not questions of this project "
-                    f"(questions: {', '.join(questions)})"
-                )
+            import_columns_check(columns=row.data, known=BASE_COLUMNS + OPTIONAL_COLUMNS, questions=questions)
             checked_columns = True
-        values = {key: text_value(row.data, key) for key in BASE_COLUMNS}
-        missing = [key for key in BASE_COLUMNS if not values[key]]
-        if missing:
-            for key in missing:
-                errors.add(n, key, f"missing value for '{key}'")
+        values = import_base_values(row=row, columns=BASE_COLUMNS, errors=errors)
+        if values is None:
             continue
         if values["generator_a"] == values["generator_b"]:
             errors.add(n, "generator_b", "generator_a and generator_b are the same")

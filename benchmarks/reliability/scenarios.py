@@ -83,6 +83,14 @@ def _make_videos(project: Any, media_root: Path, count: int, *, seconds: float, 
     return ids
 
 
+def _seeded_app(env: dict[str, str], a: Any) -> dict[str, Any]:
+    """Migrate the scenario's database, set Django up on it in this process and seed the rating
+    project (``a.pairs`` pairs, ``a.raters`` raters with tokens, overlap 3)."""
+    _migrate(env)
+    bench.django_setup(env)
+    return bench.seed(pairs=a.pairs, raters=a.raters, overlap=3)
+
+
 def _warm_up(base: str, seeded: dict[str, Any]) -> Tally:
     """3 s of rating first (imports, connections, prepared statements), so that the measured
     phase starts warm; what it stores is checked with the rest (see ``_merge``)."""
@@ -128,9 +136,7 @@ def scenario_load(a: Any, workdir: Path) -> dict[str, Any]:
     env = bench.app_env(db, conn_max_age=600)
     bench.recreate_database(db)
     try:
-        _migrate(env)
-        bench.django_setup(env)
-        seeded = bench.seed(pairs=a.pairs, raters=a.raters, overlap=3)
+        seeded = _seeded_app(env, a)
         from django.db import connections
 
         connections.close_all()
@@ -208,9 +214,7 @@ def scenario_redis(a: Any, workdir: Path) -> dict[str, Any]:
                 "CELERY_VISIBILITY_TIMEOUT": "20",  # an unacknowledged message comes back after 20 s
                 "OUTBOX_RELAY_SECONDS": "2",
             }
-            _migrate(env)
-            bench.django_setup(env)
-            seeded = bench.seed(pairs=a.pairs, raters=a.raters, overlap=3)
+            seeded = _seeded_app(env, a)
             from django.contrib.auth import get_user_model
             from django.db import connections
             from rest_framework.authtoken.models import Token
@@ -335,9 +339,7 @@ def scenario_postgres(a: Any, workdir: Path) -> dict[str, Any]:
         pg.create_database("vidjudge")
         env = {**bench.app_env("unused", conn_max_age=60), "DATABASE_URL": pg.url("vidjudge"),
                "DATABASE_CONNECT_TIMEOUT": "3"}
-        _migrate(env)
-        bench.django_setup(env)
-        seeded = bench.seed(pairs=a.pairs, raters=a.raters, overlap=3)
+        seeded = _seeded_app(env, a)
         from django.db import connections
 
         connections.close_all()

@@ -7,47 +7,30 @@ ORM transaction (what SQLite runs), selected with the ``impl`` fixture.
 from __future__ import annotations
 
 import random
-import threading
 import time
 from datetime import timedelta
 
 import pytest
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 
 from annotation.models import Assignment, Judgment, Membership, Pair
 from annotation.services import assignments as assignments_service
 from annotation.services.assignments import AssignmentClosed, SkipReasonInvalid, assignment_next, assignment_skip
 from annotation.services.judgments import judgment_submit
-from tests.factories import GeneratorFactory, MembershipFactory, ProjectFactory, UserFactory, make_pair
+from tests.factories import (
+    ALL_LEFT,
+    GeneratorFactory,
+    MembershipFactory,
+    ProjectFactory,
+    UserFactory,
+    assignment_invariants_check,
+    in_threads,
+    make_pairs,
+    make_rater,
+)
 
-ALL_LEFT = {
-    "visual_appeal": "left",
-    "text_match": "left",
-    "camera_motion": "left",
-    "object_motion": "left",
-    "consistency": "left",
-    "final_verdict": "left",
-}
-
-
-@pytest.fixture(params=["postgresql", "portable"])
-def impl(request, monkeypatch):
-    """Run the test with the PostgreSQL statement or with the portable ORM path."""
-    if request.param == "postgresql" and connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL only")
-    monkeypatch.setattr(assignments_service, "USE_POSTGRES_STATEMENTS", request.param == "postgresql")
-    return request.param
-
-
-def _rater(project, **kwargs):
-    return MembershipFactory(project=project, role=Membership.ROLE_RATER, **kwargs).user
-
-
-def _pairs(project, n: int) -> list[Pair]:
-    gen_a, gen_b = GeneratorFactory(project=project), GeneratorFactory(project=project)
-    return [make_pair(project=project, gen_a=gen_a, gen_b=gen_b) for _ in range(n)]
+pytestmark = pytest.mark.django_db
 
 
 def _judge(lease, rater, project, answers=ALL_LEFT, now=None):
@@ -56,36 +39,10 @@ def _judge(lease, rater, project, answers=ALL_LEFT, now=None):
     return judgment_submit(assignment=assignment, answers=answers, now=now)
 
 
-def _check_invariants(project) -> None:
-    """What must hold in the database whatever happened."""
-    for pair in Pair.objects.filter(project=project).annotate(
-        n_judgments=Count("judgments", distinct=True),
-        n_holding=Count("assignments", filter=Q(assignments__holds_slot=True), distinct=True),
-    ):
-        assert pair.judgment_count == pair.n_judgments, pair
-        assert pair.lease_count == pair.n_holding, pair
-        assert pair.n_judgments <= project.overlap, pair
-        assert pair.n_judgments + pair.n_holding <= project.overlap, pair
-    assert not Judgment.objects.values("pair", "rater").annotate(n=Count("id")).filter(n__gt=1).exists()
-    assert (
-        not Assignment.objects.filter(holds_slot=True)
-        .values("rater", "project")
-        .annotate(n=Count("id"))
-        .filter(n__gt=1)
-        .exists()
-    )
-    # Every judged assignment has exactly its judgment.
-    judged = set(Assignment.objects.filter(project=project, status="judged").values_list("id", flat=True))
-    assert judged == set(Judgment.objects.filter(project=project).values_list("assignment_id", flat=True))
-
-
-pytestmark = pytest.mark.django_db
-
-
 def test_lease_records_rater_side_and_expiry(impl):
     project = ProjectFactory(lease_seconds=600)
-    pair = _pairs(project, 1)[0]
-    rater = _rater(project)
+    pair = make_pairs(project, 1)[0]
+    rater = make_rater(project)
     now = timezone.now()
     lease = assignment_next(project=project, rater=rater, now=now)
     assert lease is not None and lease.pair_id == pair.pk and not lease.resumed
@@ -102,23 +59,23 @@ def test_lease_records_rater_side_and_expiry(impl):
 
 def test_reload_gives_the_same_lease_back(impl):
     project = ProjectFactory()
-    _pairs(project, 3)
-    rater = _rater(project)
+    make_pairs(project, 3)
+    rater = make_rater(project)
     first = assignment_next(project=project, rater=rater)
     again = assignment_next(project=project, rater=rater)
     assert again.assignment_id == first.assignment_id and again.resumed
     assert (again.left, again.right, again.expires_at) == (first.left, first.right, first.expires_at)
     assert Assignment.objects.filter(rater=rater).count() == 1
-    _check_invariants(project)
+    assignment_invariants_check(project)
 
 
 def test_paused_rater_non_member_and_manager_get_nothing(impl):
     project = ProjectFactory()
-    _pairs(project, 2)
-    paused = _rater(project, paused=True)
+    make_pairs(project, 2)
+    paused = make_rater(project, paused=True)
     outsider = UserFactory()
     manager = MembershipFactory(project=project, role=Membership.ROLE_MANAGER).user
-    other_project_rater = _rater(ProjectFactory())
+    other_project_rater = make_rater(ProjectFactory())
     for user in (paused, outsider, manager, other_project_rater):
         assert assignment_next(project=project, rater=user) is None
     assert not Assignment.objects.exists()
@@ -126,20 +83,20 @@ def test_paused_rater_non_member_and_manager_get_nothing(impl):
 
 def test_overlap_counts_judgments_and_live_leases(impl):
     project = ProjectFactory(overlap=2)
-    _pairs(project, 1)
-    r1, r2, r3 = (_rater(project) for _ in range(3))
+    make_pairs(project, 1)
+    r1, r2, r3 = (make_rater(project) for _ in range(3))
     lease1 = assignment_next(project=project, rater=r1)
     assert assignment_next(project=project, rater=r2) is not None
     assert assignment_next(project=project, rater=r3) is None  # 0 judgments + 2 leases
     _judge(lease1, r1, project)
     assert assignment_next(project=project, rater=r3) is None  # 1 judgment + 1 lease
-    _check_invariants(project)
+    assignment_invariants_check(project)
 
 
 def test_expired_lease_returns_the_pair_to_the_pool(impl):
     project = ProjectFactory(overlap=1, lease_seconds=60)
-    pair = _pairs(project, 1)[0]
-    r1, r2 = _rater(project), _rater(project)
+    pair = make_pairs(project, 1)[0]
+    r1, r2 = make_rater(project), make_rater(project)
     now = timezone.now()
     lease1 = assignment_next(project=project, rater=r1, now=now)
     assert assignment_next(project=project, rater=r2, now=now + timedelta(seconds=59)) is None
@@ -149,13 +106,13 @@ def test_expired_lease_returns_the_pair_to_the_pool(impl):
     assert (old.status, old.holds_slot) == ("active", False)  # lapsed, kept for a late submission
     pair.refresh_from_db()
     assert pair.lease_count == 1
-    _check_invariants(project)
+    assignment_invariants_check(project)
 
 
 def test_own_lapsed_lease_is_renewed_with_the_same_sides(impl):
     project = ProjectFactory(lease_seconds=60)
-    _pairs(project, 1)
-    rater = _rater(project)
+    make_pairs(project, 1)
+    rater = make_rater(project)
     now = timezone.now()
     first = assignment_next(project=project, rater=rater, now=now)
     # After expiry the pair went back to the pool; the rater may get it again: the same
@@ -164,28 +121,28 @@ def test_own_lapsed_lease_is_renewed_with_the_same_sides(impl):
     assert renewed.assignment_id == first.assignment_id and renewed.left_is_a == first.left_is_a
     assert renewed.expires_at == now + timedelta(seconds=121) and not renewed.resumed
     assert Assignment.objects.get(pk=first.assignment_id).holds_slot
-    _check_invariants(project)
+    assignment_invariants_check(project)
 
 
 def test_closest_to_completion_first(impl):
     project = ProjectFactory(overlap=3)
-    fresh, one, two = _pairs(project, 3)
+    fresh, one, two = make_pairs(project, 3)
     Pair.objects.filter(pk=one.pk).update(judgment_count=1)
     Pair.objects.filter(pk=two.pk).update(judgment_count=2)
     order = []
     for _ in range(3):
-        rater = _rater(project)
+        rater = make_rater(project)
         order.append(assignment_next(project=project, rater=rater).pair_id)
     # The pair with two judgments first; then one judgment + one lease (the same pair: 1+1 < 3)
     # before the pair with one judgment, and only then the fresh one.
     assert order == [two.pk, one.pk, one.pk]
-    assert assignment_next(project=project, rater=_rater(project)).pair_id == fresh.pk
+    assert assignment_next(project=project, rater=make_rater(project)).pair_id == fresh.pk
 
 
 def test_finishes_pairs_before_opening_new_ones(impl):
     project = ProjectFactory(overlap=3)
-    _pairs(project, 10)
-    raters = [_rater(project) for _ in range(6)]
+    make_pairs(project, 10)
+    raters = [make_rater(project) for _ in range(6)]
     leased = [assignment_next(project=project, rater=r).pair_id for r in raters]
     # Six raters fill two pairs completely rather than spreading over six.
     assert len(set(leased)) == 2 and all(leased.count(p) == 3 for p in set(leased))
@@ -193,8 +150,8 @@ def test_finishes_pairs_before_opening_new_ones(impl):
 
 def test_random_among_equals_and_random_sides(impl):
     project = ProjectFactory(overlap=1)
-    pairs = _pairs(project, 24)
-    rater = _rater(project)
+    pairs = make_pairs(project, 24)
+    rater = make_rater(project)
     got, sides = [], set()
     for _ in range(24):
         lease = assignment_next(project=project, rater=rater)
@@ -205,13 +162,13 @@ def test_random_among_equals_and_random_sides(impl):
     assert got != sorted(got) and got != sorted(got, reverse=True)  # not import order
     assert sides == {True, False}
     assert assignment_next(project=project, rater=rater) is None
-    _check_invariants(project)
+    assignment_invariants_check(project)
 
 
 def test_judged_or_skipped_pairs_are_never_offered_again(impl):
     project = ProjectFactory(overlap=3)
-    p1, p2 = _pairs(project, 2)
-    rater = _rater(project)
+    p1, p2 = make_pairs(project, 2)
+    rater = make_rater(project)
     first = assignment_next(project=project, rater=rater)
     _judge(first, rater, project)
     second = assignment_next(project=project, rater=rater)
@@ -229,15 +186,15 @@ def test_judged_or_skipped_pairs_are_never_offered_again(impl):
     )
     assert Pair.objects.get(pk=second.pair_id).lease_count == 0  # the slot went back
     # ... while other raters still get both pairs.
-    other = _rater(project)
+    other = make_rater(project)
     assert assignment_next(project=project, rater=other) is not None
-    _check_invariants(project)
+    assignment_invariants_check(project)
 
 
 def test_skip_rules(impl):
     project = ProjectFactory()
-    _pairs(project, 2)
-    rater = _rater(project)
+    make_pairs(project, 2)
+    rater = make_rater(project)
     lease = assignment_next(project=project, rater=rater)
     assignment = Assignment.objects.get(pk=lease.assignment_id)
     with pytest.raises(SkipReasonInvalid):
@@ -249,36 +206,36 @@ def test_skip_rules(impl):
     _judge(judged, rater, project)
     with pytest.raises(AssignmentClosed):
         assignment_skip(assignment=Assignment.objects.get(pk=judged.assignment_id), reason="cannot_judge")
-    _check_invariants(project)
+    assignment_invariants_check(project)
 
 
 def test_skip_after_expiry_is_recorded_and_frees_nothing(impl):
     project = ProjectFactory(overlap=1, lease_seconds=60)
-    _pairs(project, 1)
-    r1, r2 = _rater(project), _rater(project)
+    make_pairs(project, 1)
+    r1, r2 = make_rater(project), make_rater(project)
     now = timezone.now()
     lease1 = assignment_next(project=project, rater=r1, now=now)
     assignment_next(project=project, rater=r2, now=now + timedelta(seconds=61))  # reclaims, leases to r2
     assignment_skip(assignment=Assignment.objects.get(pk=lease1.assignment_id), reason="cannot_judge")
-    _check_invariants(project)
+    assignment_invariants_check(project)
 
 
 def test_prefetch_hint_names_another_open_pair(impl):
     project = ProjectFactory(overlap=1)
-    p1, p2 = _pairs(project, 2)
-    rater = _rater(project)
+    p1, p2 = make_pairs(project, 2)
+    rater = make_rater(project)
     lease = assignment_next(project=project, rater=rater)
     other = p2 if lease.pair_id == p1.pk else p1
     assert {v.public_id for v in lease.prefetch} == {other.video_a.public_id, other.video_b.public_id}
     # The hint is not leased: another rater can take it.
-    assert assignment_next(project=project, rater=_rater(project)).pair_id == other.pk
+    assert assignment_next(project=project, rater=make_rater(project)).pair_id == other.pk
     assert assignment_next(project=project, rater=rater).prefetch is None  # nothing else open
 
 
 def test_progress_counts_judged_and_available(impl):
     project = ProjectFactory(overlap=2)
-    _pairs(project, 4)
-    rater = _rater(project)
+    make_pairs(project, 4)
+    rater = make_rater(project)
     lease = assignment_next(project=project, rater=rater)
     assert (lease.judged, lease.available) == (0, 4)
     _judge(lease, rater, project)
@@ -295,8 +252,8 @@ def test_progress_counts_judged_and_available(impl):
 
 def test_one_live_lease_per_rater_is_a_database_constraint():
     project = ProjectFactory()
-    p1, p2 = _pairs(project, 2)
-    rater = _rater(project)
+    p1, p2 = make_pairs(project, 2)
+    rater = make_rater(project)
     now = timezone.now()
     fields = dict(project=project, rater=rater, left_is_a=True, leased_at=now, expires_at=now, holds_slot=True)
     Assignment.objects.create(pair=p1, **fields)
@@ -350,7 +307,7 @@ def test_next_stays_an_index_scan_at_100k_pairs():
                                                 judgment_count=50)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE annotation_pair")
-    raters = [_rater(project) for _ in range(20)]
+    raters = [make_rater(project) for _ in range(20)]
     now = timezone.now()
     for gold in (False, True):
         params = {
@@ -398,35 +355,12 @@ def _plan_nodes(plan) -> list[dict]:
 # --- real concurrency ---------------------------------------------------------------------
 
 
-def _in_threads(fn, args_list) -> list:
-    results: list = [None] * len(args_list)
-    errors: list = []
-    barrier = threading.Barrier(len(args_list))
-
-    def worker(i, args):
-        try:
-            barrier.wait(timeout=30)
-            results[i] = fn(*args)
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, a)) for i, a in enumerate(args_list)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors, errors
-    return results
-
-
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="real concurrency needs PostgreSQL")
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_raters_never_exceed_overlap(impl):
     project = ProjectFactory(overlap=3)
-    _pairs(project, 6)
-    raters = [_rater(project) for _ in range(12)]
+    make_pairs(project, 6)
+    raters = [make_rater(project) for _ in range(12)]
 
     def loop(rater):
         done = 0
@@ -439,9 +373,9 @@ def test_concurrent_raters_never_exceed_overlap(impl):
             done += 1
         return done
 
-    counts = _in_threads(loop, [(r,) for r in raters])
+    counts = in_threads(loop, [(r,) for r in raters])
     assert sum(counts) == 6 * 3  # every slot filled exactly once
-    _check_invariants(project)
+    assignment_invariants_check(project)
     assert set(Pair.objects.filter(project=project).values_list("judgment_count", flat=True)) == {3}
 
 
@@ -449,12 +383,12 @@ def test_concurrent_raters_never_exceed_overlap(impl):
 @pytest.mark.django_db(transaction=True)
 def test_one_rater_in_many_tabs_holds_one_lease(impl):
     project = ProjectFactory(overlap=3)
-    _pairs(project, 8)
-    rater = _rater(project)
-    leases = _in_threads(lambda: assignment_next(project=project, rater=rater), [()] * 8)
+    make_pairs(project, 8)
+    rater = make_rater(project)
+    leases = in_threads(lambda: assignment_next(project=project, rater=rater), [()] * 8)
     assert len({lease.assignment_id for lease in leases}) == 1
     assert Assignment.objects.filter(rater=rater).count() == 1
-    _check_invariants(project)
+    assignment_invariants_check(project)
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="real concurrency needs PostgreSQL")
@@ -462,8 +396,8 @@ def test_one_rater_in_many_tabs_holds_one_lease(impl):
 def test_concurrent_mix_with_expiry_keeps_every_invariant(impl):
     """Raters lease, judge, skip and abandon at once while their clocks run past lease expiry."""
     project = ProjectFactory(overlap=2, lease_seconds=60)
-    _pairs(project, 10)
-    raters = [_rater(project) for _ in range(10)]
+    make_pairs(project, 10)
+    raters = [make_rater(project) for _ in range(10)]
     start = timezone.now()
 
     def loop(rater, seed):
@@ -488,6 +422,7 @@ def test_concurrent_mix_with_expiry_keeps_every_invariant(impl):
             # else: abandoned; it expires
         return stored
 
-    stored = _in_threads(loop, [(r, i) for i, r in enumerate(raters)])
-    _check_invariants(project)
+    stored = in_threads(loop, [(r, i) for i, r in enumerate(raters)])
+    assignment_invariants_check(project)
     assert sum(stored) == Judgment.objects.filter(project=project).count()
+

@@ -26,20 +26,22 @@ from annotation.services.crowd import (
 )
 from annotation.services.judgments import judgment_submit
 from annotation.services.quality import pair_gold_set
-from tests.annotation.test_assignments import ALL_LEFT, _pairs
-from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.factories import (
+    ALL_LEFT,
+    MembershipFactory,
+    ProjectFactory,
+    UserFactory,
+    judge_next,
+    make_crowd_project,
+    make_pairs,
+)
+from tests.factories import PROLIFIC_PID as PID
 
 pytestmark = pytest.mark.django_db
 
-PID = "5f3c9a2b7d1e4f6a8b0c2d4e"  # Prolific-shaped: 24 hex digits
-
-
 @pytest.fixture
 def project():
-    project = ProjectFactory(name="Crowd study")
-    project_invite_rotate(project=project)
-    project.refresh_from_db()
-    return project
+    return make_crowd_project()
 
 
 def _enter(project, external_id=PID, **kwargs):
@@ -330,34 +332,28 @@ def _submit(lease):
     judgment_submit(assignment=assignment, answers=ALL_LEFT)
 
 
-def _judge_next(project, rater):
-    lease = assignment_next(project=project, rater=rater)
-    assert lease is not None
-    _submit(lease)
-
-
 def test_completion_after_the_quota(project):
-    _pairs(project, 4)
+    make_pairs(project, 4)
     project_crowd_settings_update(project=project, rater_quota=2, completion_code="DONE42", completion_url="")
     project.refresh_from_db()
     worker = _enter(project)
     assert rater_completion(project=project, rater=worker) is None
-    _judge_next(project, worker)
+    judge_next(project, worker)
     assert rater_completion(project=project, rater=worker) is None  # pairs are left, quota not reached
-    _judge_next(project, worker)
+    judge_next(project, worker)
     done = rater_completion(project=project, rater=worker)
     assert (done.reason, done.judged, done.code, done.url) == (COMPLETION_QUOTA, 2, "DONE42", "")
 
 
 def test_completion_when_nothing_is_left_but_not_before_any_work(project):
-    _pairs(project, 2)
+    make_pairs(project, 2)
     project_crowd_settings_update(
         project=project, rater_quota=None, completion_code="", completion_url="https://example.org/back"
     )
     project.refresh_from_db()
     worker = _enter(project)
     late = _enter(project, external_id="late-worker")
-    _judge_next(project, worker)
+    judge_next(project, worker)
     assert rater_completion(project=project, rater=worker) is None
     lease = assignment_next(project=project, rater=worker)  # holding a lease: not done
     assert rater_completion(project=project, rater=worker) is None
@@ -369,9 +365,9 @@ def test_completion_when_nothing_is_left_but_not_before_any_work(project):
 
 
 def test_no_completion_when_paused_or_not_configured_or_not_a_rater(project):
-    _pairs(project, 1)
+    make_pairs(project, 1)
     worker = _enter(project)
-    _judge_next(project, worker)
+    judge_next(project, worker)
     assert rater_completion(project=project, rater=worker) is None  # no code nor link configured
     project_crowd_settings_update(project=project, rater_quota=1, completion_code="X1", completion_url="")
     project.refresh_from_db()
@@ -383,7 +379,7 @@ def test_no_completion_when_paused_or_not_configured_or_not_a_rater(project):
 
 
 def test_unseen_gold_pairs_do_not_hold_back_the_completion(project):
-    normal, gold = _pairs(project, 2)
+    normal, gold = make_pairs(project, 2)
     pair_gold_set(pair=gold, gold_answers={"final_verdict": ["a"]})
     project_crowd_settings_update(project=project, rater_quota=None, completion_code="G1", completion_url="")
     project.refresh_from_db()

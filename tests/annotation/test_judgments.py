@@ -13,7 +13,6 @@ from django.utils import timezone
 
 from annotation.models import Assignment, Judgment, Membership, Pair, Question
 from annotation.selectors.assignments import assignment_context, project_raters, skips_recent
-from annotation.services import assignments as assignments_service
 from annotation.services.assignments import AssignmentClosed, assignment_next, assignment_skip
 from annotation.services.judgments import (
     AnswersDiffer,
@@ -23,18 +22,18 @@ from annotation.services.judgments import (
     judgment_submit,
 )
 from annotation.services.raters import raters_add
-from tests.annotation.test_assignments import ALL_LEFT, _check_invariants, _in_threads, _pairs, _rater
-from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.factories import (
+    ALL_LEFT,
+    MembershipFactory,
+    ProjectFactory,
+    UserFactory,
+    assignment_invariants_check,
+    in_threads,
+    make_pairs,
+    make_rater,
+)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(params=["postgresql", "portable"])
-def impl(request, monkeypatch):
-    if request.param == "postgresql" and connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL only")
-    monkeypatch.setattr(assignments_service, "USE_POSTGRES_STATEMENTS", request.param == "postgresql")
-    return request.param
 
 
 def _lease(project, rater, now=None) -> Assignment:
@@ -46,8 +45,8 @@ def _lease(project, rater, now=None) -> Assignment:
 @pytest.mark.parametrize("left_is_a", [True, False])
 def test_answers_are_stored_in_canonical_terms_with_what_was_shown_where(impl, left_is_a):
     project = ProjectFactory()
-    pair = _pairs(project, 1)[0]
-    rater = _rater(project)
+    pair = make_pairs(project, 1)[0]
+    rater = make_rater(project)
     assignment = _lease(project, rater)
     Assignment.objects.filter(pk=assignment.pk).update(left_is_a=left_is_a)
     assignment.left_is_a = left_is_a
@@ -103,8 +102,8 @@ def test_every_required_question_each_answer_checked():
 
 def test_invalid_answers_store_nothing(impl):
     project = ProjectFactory()
-    _pairs(project, 1)
-    assignment = _lease(project, _rater(project))
+    make_pairs(project, 1)
+    assignment = _lease(project, make_rater(project))
     with pytest.raises(AnswersInvalid):
         judgment_submit(assignment=assignment, answers={"visual_appeal": "left"})
     assert not Judgment.objects.exists()
@@ -113,8 +112,8 @@ def test_invalid_answers_store_nothing(impl):
 
 def test_same_submission_twice_is_one_judgment_different_answers_conflict(impl):
     project = ProjectFactory()
-    _pairs(project, 1)
-    assignment = _lease(project, _rater(project))
+    make_pairs(project, 1)
+    assignment = _lease(project, make_rater(project))
     first = judgment_submit(assignment=assignment, answers=ALL_LEFT, duration_ms=1000)
     # The page retries with the object it had (status still "active" there): same answer.
     second = judgment_submit(assignment=assignment, answers=ALL_LEFT, duration_ms=1000)
@@ -132,43 +131,43 @@ def test_same_submission_twice_is_one_judgment_different_answers_conflict(impl):
 
 def test_expired_lease_still_holding_its_slot_is_accepted(impl):
     project = ProjectFactory(overlap=1, lease_seconds=60)
-    _pairs(project, 1)
+    make_pairs(project, 1)
     now = timezone.now()
-    assignment = _lease(project, _rater(project), now=now)
+    assignment = _lease(project, make_rater(project), now=now)
     result = judgment_submit(assignment=assignment, answers=ALL_LEFT, now=now + timedelta(hours=1))
     assert result.created
-    _check_invariants(project)
+    assignment_invariants_check(project)
 
 
 def test_expired_reclaimed_lease_accepted_while_pair_under_overlap(impl):
     project = ProjectFactory(overlap=2, lease_seconds=60)
-    _pairs(project, 1)
+    make_pairs(project, 1)
     now = timezone.now()
-    late = _lease(project, _rater(project), now=now)
-    _lease(project, _rater(project), now=now + timedelta(seconds=61))  # reclaims the first lease
+    late = _lease(project, make_rater(project), now=now)
+    _lease(project, make_rater(project), now=now + timedelta(seconds=61))  # reclaims the first lease
     assert not Assignment.objects.get(pk=late.pk).holds_slot
     assert judgment_submit(assignment=late, answers=ALL_LEFT).created  # 0 judgments + 1 lease < 2
-    _check_invariants(project)
+    assignment_invariants_check(project)
 
 
 def test_expired_reclaimed_lease_refused_once_pair_is_full(impl):
     project = ProjectFactory(overlap=1, lease_seconds=60)
-    _pairs(project, 1)
+    make_pairs(project, 1)
     now = timezone.now()
-    late = _lease(project, _rater(project), now=now)
-    fresh = _lease(project, _rater(project), now=now + timedelta(seconds=61))
+    late = _lease(project, make_rater(project), now=now)
+    fresh = _lease(project, make_rater(project), now=now + timedelta(seconds=61))
     with pytest.raises(LeaseExpired) as info:
         judgment_submit(assignment=late, answers=ALL_LEFT)
     assert "expired" in info.value.message
     assert judgment_submit(assignment=fresh, answers=ALL_LEFT).created  # the valid lease is never refused
     assert Judgment.objects.count() == 1
-    _check_invariants(project)
+    assignment_invariants_check(project)
 
 
 def test_skipped_assignment_cannot_be_judged_nor_judged_skipped(impl):
     project = ProjectFactory()
-    _pairs(project, 2)
-    rater = _rater(project)
+    make_pairs(project, 2)
+    rater = make_rater(project)
     skipped = _lease(project, rater)
     assignment_skip(assignment=skipped, reason="inappropriate", note="violence")
     with pytest.raises(AssignmentClosed):
@@ -177,13 +176,13 @@ def test_skipped_assignment_cannot_be_judged_nor_judged_skipped(impl):
     judgment_submit(assignment=judged, answers=ALL_LEFT)
     with pytest.raises(AssignmentClosed):
         assignment_skip(assignment=judged, reason="cannot_judge")
-    _check_invariants(project)
+    assignment_invariants_check(project)
 
 
 def test_managers_see_recent_skips_with_reasons_and_rater_counts(impl):
     project = ProjectFactory()
-    _pairs(project, 3)
-    alice = _rater(project)
+    make_pairs(project, 3)
+    alice = make_rater(project)
     skipped = _lease(project, alice)
     assignment_skip(assignment=skipped, reason="video_broken", note="right one is black")
     judgment_submit(assignment=_lease(project, alice), answers=ALL_LEFT)
@@ -201,8 +200,8 @@ def test_managers_see_recent_skips_with_reasons_and_rater_counts(impl):
 
 def test_assignment_context_is_only_for_its_rater():
     project = ProjectFactory()
-    _pairs(project, 1)
-    rater, other = _rater(project), _rater(project)
+    make_pairs(project, 1)
+    rater, other = make_rater(project), make_rater(project)
     assignment = _lease(project, rater)
     ctx = assignment_context(assignment_id=assignment.pk, rater=rater)
     assert ctx.assignment.pk == assignment.pk and ctx.assignment.project.overlap == project.overlap
@@ -216,13 +215,13 @@ def test_assignment_context_is_only_for_its_rater():
 @pytest.mark.django_db(transaction=True)
 def test_the_same_submission_at_once_from_many_threads_stores_one_judgment(impl):
     project = ProjectFactory()
-    _pairs(project, 1)
-    assignment = _lease(project, _rater(project))
-    results = _in_threads(lambda: judgment_submit(assignment=assignment, answers=ALL_LEFT), [()] * 8)
+    make_pairs(project, 1)
+    assignment = _lease(project, make_rater(project))
+    results = in_threads(lambda: judgment_submit(assignment=assignment, answers=ALL_LEFT), [()] * 8)
     assert sum(r.created for r in results) == 1
     assert len({r.judgment_id for r in results}) == 1
     assert Judgment.objects.count() == 1
-    _check_invariants(project)
+    assignment_invariants_check(project)
 
 
 # --- raters join ----------------------------------------------------------------------------

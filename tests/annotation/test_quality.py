@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -40,19 +39,10 @@ from annotation.services.quality import (
     rater_pause,
     rater_resume,
 )
-from tests.annotation.test_assignments import ALL_LEFT, _pairs, _rater
-from tests.factories import MembershipFactory, ProjectFactory, UserFactory, make_pair
+from tests.factories import ALL_LEFT, MembershipFactory, ProjectFactory, UserFactory, make_pair, make_pairs, make_rater
 
 pytestmark = pytest.mark.django_db
 
-
-@pytest.fixture(params=["postgresql", "portable"])
-def impl(request, monkeypatch):
-    """Run the test with the PostgreSQL statements or with the portable ORM path."""
-    if request.param == "postgresql" and connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL only")
-    monkeypatch.setattr(assignments_service, "USE_POSTGRES_STATEMENTS", request.param == "postgresql")
-    return request.param
 
 GOLD = {"final_verdict": ["a"]}
 ALL_RIGHT = dict.fromkeys(ALL_LEFT, "right")
@@ -150,16 +140,16 @@ def test_gold_grading_per_judgment():
 
 
 def _gold_pairs(project, n: int, judged: int = 0) -> list[Pair]:
-    pairs = _pairs(project, n)
+    pairs = make_pairs(project, n)
     Pair.objects.filter(pk__in=[p.pk for p in pairs]).update(is_gold=True, gold_answers=GOLD, judgment_count=judged)
     return list(Pair.objects.filter(pk__in=[p.pk for p in pairs]))
 
 
 def test_a_gold_draw_offers_a_gold_pair_whatever_its_overlap(impl):
     project = ProjectFactory(overlap=2)
-    normal = _pairs(project, 3)
+    normal = make_pairs(project, 3)
     gold = _gold_pairs(project, 1)[0]
-    raters = [_rater(project) for _ in range(4)]
+    raters = [make_rater(project) for _ in range(4)]
     for rater in raters:  # more raters than the overlap: every one of them gets the gold pair
         lease = assignment_next(project=project, rater=rater, gold=True)
         assert lease.pair_id == gold.pk
@@ -175,9 +165,9 @@ def test_a_gold_draw_offers_a_gold_pair_whatever_its_overlap(impl):
 def test_gold_pairs_are_never_offered_as_normal_pairs_nor_counted_as_open(impl):
     project = ProjectFactory(overlap=3)
     gold = _gold_pairs(project, 2)
-    rater = _rater(project)
+    rater = make_rater(project)
     assert assignment_next(project=project, rater=rater, gold=False) is None
-    normal = _pairs(project, 1)[0]
+    normal = make_pairs(project, 1)[0]
     lease = assignment_next(project=project, rater=rater, gold=False)
     assert lease.pair_id == normal.pk and lease.prefetch is None  # the hint never names a gold pair
     assert open_pairs_count(project=Project.objects.get(pk=project.pk)) == 1
@@ -197,7 +187,7 @@ def test_a_skipped_gold_pair_is_not_offered_again_and_least_judged_gold_comes_fi
     Pair.objects.filter(pk=gold[0].pk).update(judgment_count=7)
     Pair.objects.filter(pk=gold[1].pk).update(judgment_count=2)
     Pair.objects.filter(pk=gold[2].pk).update(judgment_count=5)
-    rater = _rater(project)
+    rater = make_rater(project)
     lease = assignment_next(project=project, rater=rater, gold=True)
     assert lease.pair_id == gold[1].pk
     assignment_skip(assignment=Assignment.objects.get(pk=lease.assignment_id), reason="cannot_judge")
@@ -207,7 +197,7 @@ def test_a_skipped_gold_pair_is_not_offered_again_and_least_judged_gold_comes_fi
 def test_a_gold_lease_expires_and_is_reclaimed_like_any_other(impl):
     project = ProjectFactory(lease_seconds=60)
     gold = _gold_pairs(project, 1)[0]
-    rater, other = _rater(project), _rater(project)
+    rater, other = make_rater(project), make_rater(project)
     now = timezone.now()
     lease = assignment_next(project=project, rater=rater, gold=True, now=now)
     assert lease.pair_id == gold.pk and Pair.objects.get(pk=gold.pk).lease_count == 1
@@ -230,8 +220,8 @@ def test_gold_draw_follows_the_rate(monkeypatch):
 def test_assignment_next_draws_gold_at_the_project_rate(impl):
     project = ProjectFactory(gold_rate=1.0)
     gold = _gold_pairs(project, 1)[0]
-    _pairs(project, 1)
-    rater = _rater(project)
+    make_pairs(project, 1)
+    rater = make_rater(project)
     ctx = rater_project_context(project_id=project.pk, user=rater)
     assert ctx.project.gold_rate == 1.0  # the rater loop's project carries the setting
     assert assignment_next(project=ctx.project, rater=rater).pair_id == gold.pk
@@ -267,8 +257,8 @@ def test_judgment_flags_rules():
 )
 def test_submit_stores_the_flags(impl, fields, expected):
     project = ProjectFactory(too_fast_seconds=2.0)
-    _pairs(project, 1)  # factory videos last 1 s
-    rater = _rater(project)
+    make_pairs(project, 1)  # factory videos last 1 s
+    rater = make_rater(project)
     lease = assignment_next(project=project, rater=rater, gold=False)
     result = _submit(lease, **fields)
     assert Judgment.objects.get(pk=result.judgment_id).flags == expected
@@ -286,8 +276,8 @@ def _gold_round(project, rater, canonical: str):
 def test_a_rater_below_the_gold_threshold_is_paused_after_gold_min_golds(impl, invalidations):
     project = ProjectFactory(gold_min=3, gold_accuracy_threshold=0.7)
     _gold_pairs(project, 6)
-    _pairs(project, 3)
-    rater = _rater(project)
+    make_pairs(project, 3)
+    rater = make_rater(project)
     _gold_round(project, rater, "b")  # wrong
     _gold_round(project, rater, "b")  # wrong: 0/2, but fewer than gold_min golds
     assert not Membership.objects.get(user=rater).paused
@@ -306,7 +296,7 @@ def test_a_good_rater_is_not_paused_and_a_tie_may_be_accepted(impl):
     project = ProjectFactory(gold_min=2, gold_accuracy_threshold=0.7)
     for pair in _gold_pairs(project, 3):
         pair_gold_set(pair=pair, gold_answers={"final_verdict": "a|tie"})
-    rater = _rater(project)
+    rater = make_rater(project)
     _gold_round(project, rater, "tie")
     _gold_round(project, rater, "a")
     _gold_round(project, rater, "tie")
@@ -317,7 +307,7 @@ def test_a_good_rater_is_not_paused_and_a_tie_may_be_accepted(impl):
 def test_resume_counts_only_new_gold_judgments(impl):
     project = ProjectFactory(gold_min=2, gold_accuracy_threshold=0.5)
     _gold_pairs(project, 6)
-    rater = _rater(project)
+    rater = make_rater(project)
     _gold_round(project, rater, "b")
     _gold_round(project, rater, "b")
     assert Membership.objects.get(user=rater).paused
@@ -336,7 +326,7 @@ def test_resume_counts_only_new_gold_judgments(impl):
 def test_the_gold_check_leaves_a_manual_pause_and_its_reason_alone():
     project = ProjectFactory(gold_min=1, gold_accuracy_threshold=0.9)
     pair = _gold_pairs(project, 1)[0]
-    rater = _rater(project)
+    rater = make_rater(project)
     Judgment.objects.create(project=project, pair=pair, rater=rater, answers={"final_verdict": "b"})
     rater_pause(project=project, rater_id=rater.pk, reason="asked to stop")
     assert rater_gold_check(project=project, rater_id=rater.pk) is None
@@ -348,8 +338,8 @@ def test_the_gold_check_leaves_a_manual_pause_and_its_reason_alone():
 
 def test_pause_gives_back_the_live_lease_and_is_idempotent(impl, invalidations):
     project = ProjectFactory(overlap=1)
-    pair = _pairs(project, 1)[0]
-    rater, other = _rater(project), _rater(project)
+    pair = make_pairs(project, 1)[0]
+    rater, other = make_rater(project), make_rater(project)
     lease = assignment_next(project=project, rater=rater, gold=False)
     assert assignment_next(project=project, rater=other, gold=False) is None  # the only slot is taken
     membership = rater_pause(project=project, rater_id=rater.pk)
@@ -373,8 +363,8 @@ def test_pause_gives_back_the_live_lease_and_is_idempotent(impl, invalidations):
 
 def test_exclude_and_include_are_reversible_and_keep_every_judgment(invalidations):
     project = ProjectFactory()
-    pair = _pairs(project, 1)[0]
-    rater = _rater(project)
+    pair = make_pairs(project, 1)[0]
+    rater = make_rater(project)
     Judgment.objects.create(project=project, pair=pair, rater=rater, answers={"final_verdict": "a"})
     assert rater_exclude(project=project, rater_id=rater.pk).excluded
     assert rater_exclude(project=project, rater_id=rater.pk).excluded
@@ -387,7 +377,7 @@ def test_exclude_and_include_are_reversible_and_keep_every_judgment(invalidation
 def test_rater_actions_refuse_managers_outsiders_and_other_projects_raters():
     project, other = ProjectFactory(), ProjectFactory()
     manager = MembershipFactory(project=project, role=Membership.ROLE_MANAGER).user
-    elsewhere = _rater(other)
+    elsewhere = make_rater(other)
     for user_id in (manager.pk, elsewhere.pk, UserFactory().pk, 987654321):
         for action in (rater_pause, rater_resume, rater_exclude, rater_include):
             with pytest.raises(RaterNotFound):
@@ -403,7 +393,7 @@ def test_roles_rater_manager_and_admin():
     manager = MembershipFactory(project=mine, role=Membership.ROLE_MANAGER).user
     MembershipFactory(project=theirs, user=manager, role=Membership.ROLE_RATER)  # rates the other project
     MembershipFactory(project=theirs, role=Membership.ROLE_MANAGER)
-    rater = _rater(mine)
+    rater = make_rater(mine)
     admin = UserFactory(is_superuser=True, is_staff=True)
     names = lambda qs: sorted(p.name for p in qs)  # noqa: E731
     # A manager's managed projects are those where *they* manage (not where someone else does).
@@ -431,8 +421,8 @@ def test_counters_stay_equal_to_rows_with_gold_pairs(impl):
     """lease_count and judgment_count count their rows for gold pairs too (only capacity differs)."""
     project = ProjectFactory(overlap=1)
     _gold_pairs(project, 2)
-    _pairs(project, 2)
-    raters = [_rater(project) for _ in range(6)]
+    make_pairs(project, 2)
+    raters = [make_rater(project) for _ in range(6)]
     for i, rater in enumerate(raters):
         lease = assignment_next(project=project, rater=rater, gold=i < 4)
         if i != 3:  # one gold lease stays live

@@ -13,8 +13,7 @@ from scipy import stats
 from annotation.models import Judgment, Membership
 from annotation.selectors import quality as rules
 from annotation.selectors.quality import _gold_outcomes, gold_judgment_correct, project_rater_report
-from tests.annotation.test_assignments import _pairs, _rater
-from tests.factories import ProjectFactory
+from tests.factories import ProjectFactory, make_pairs, make_rater
 
 pytestmark = pytest.mark.django_db
 
@@ -58,9 +57,9 @@ def campaign():
     project = ProjectFactory(
         rubric=[{"key": k, "text": k} for k in KEYS], gold_min=5, gold_accuracy_threshold=0.7, overlap=8,
     )
-    pairs = _pairs(project, 40)
+    pairs = make_pairs(project, 40)
     names = ["careful1", "careful2", "careful3", "side", "tie", "fast", "contrary", "gold", "imported", "idle"]
-    raters = {name: _rater(project, user__username=name) for name in names}
+    raters = {name: make_rater(project, user__username=name) for name in names}
     rng = random.Random(7)
     gold_pairs = pairs[:5]
     for pair in gold_pairs:
@@ -163,7 +162,7 @@ def test_the_report_reads_a_constant_number_of_queries(campaign, django_assert_m
 
 def test_an_empty_project_reports_its_raters_with_no_figures():
     project = ProjectFactory()
-    rater = _rater(project)
+    rater = make_rater(project)
     [row] = project_rater_report(project=project)
     assert row["rater_id"] == rater.pk and row["judgments"] == 0 and row["flags"] == []
     assert row["loo_agreement"] is None and row["p_left"] is None and row["median_seconds"] is None

@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from annotation.models import Membership, Pair, Video
-from tests.factories import MembershipFactory, ProjectFactory, UserFactory, VideoFactory
+from tests.factories import MembershipFactory, ProjectFactory, PromptFactory, UserFactory, VideoFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -118,3 +118,25 @@ def test_token_auth(project):
     client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
     assert client.get(f"/api/v1/projects/{project.pk}/imports/").status_code == 200
     assert APIClient().post("/api/v1/auth/token/", {"username": "tok", "password": "no"}).status_code == 400
+
+
+def test_listing_imports_is_two_queries_and_matches_each_report(project):
+    from django.db import connection  # noqa: PLC0415
+    from django.test.utils import CaptureQueriesContext  # noqa: PLC0415
+
+    from annotation.models import ImportJob  # noqa: PLC0415
+    from annotation.selectors.imports import import_report, import_summaries  # noqa: PLC0415
+
+    jobs = [ImportJob.objects.create(project=project, file_name=f"m{i}.csv") for i in range(4)]
+    for job, statuses in zip(jobs, [["ready", "ready"], ["failed"], [], ["pending", "ready"]], strict=True):
+        for status in statuses:
+            VideoFactory(prompt=PromptFactory(project=project), import_job=job, status=status,
+                         error="bad" if status == "failed" else "")
+    with CaptureQueriesContext(connection) as queries:
+        summaries = import_summaries(project_id=project.pk)
+    assert len(queries) == 2
+    assert summaries == [import_report(job=job, max_rows=0) for job in ImportJob.objects.filter(project=project)]
+    assert [s["media"] for s in summaries[::-1]] == [
+        {"pending": 0, "ready": 2, "failed": 0}, {"pending": 0, "ready": 0, "failed": 1},
+        {"pending": 0, "ready": 0, "failed": 0}, {"pending": 1, "ready": 1, "failed": 0},
+    ]

@@ -17,10 +17,9 @@ from analysis import analyze
 from annotation.models import Assignment, Judgment, Membership, Pair, Project
 from annotation.selectors.labels import judgments_frame
 from annotation.services import assignments as assignments_service
-from tests.annotation.test_assignments import ALL_LEFT, _pairs, _rater
 from tests.api._manager_data import judged_project
 from tests.api.test_rater_api import _client, _next, _submit
-from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.factories import ALL_LEFT, MembershipFactory, ProjectFactory, UserFactory, make_pairs, make_rater
 
 pytestmark = pytest.mark.django_db
 
@@ -154,8 +153,8 @@ def test_the_raters_list_carries_the_quality_figures(data):
 def test_pause_resume_exclude_include_over_the_api(data, monkeypatch):
     _gold_everything(monkeypatch, False)
     project = data.project
-    rater = _rater(project)
-    _pairs(project, 2)
+    rater = make_rater(project)
+    make_pairs(project, 2)
     rater_client, manager = _client(rater), data.client()
     base = f"/api/v1/projects/{project.pk}/raters/{rater.pk}/"
     lease = _next(rater_client, project).json()
@@ -181,7 +180,7 @@ def test_pause_resume_exclude_include_over_the_api(data, monkeypatch):
 
 def test_rater_actions_404_for_a_user_who_is_not_a_rater_of_the_project(data):
     other = ProjectFactory(name="Other")
-    elsewhere = _rater(other)
+    elsewhere = make_rater(other)
     for user_id in (data.manager.pk, elsewhere.pk, 999_999):
         for action in ("pause", "resume", "exclude", "include"):
             response = data.client().post(f"/api/v1/projects/{data.project.pk}/raters/{user_id}/{action}/")
@@ -251,8 +250,8 @@ def test_exclusion_changes_analysis_and_exports_and_its_undo_restores_them(data)
 def test_the_quota_stops_the_rater_with_the_completion_code(monkeypatch):
     _gold_everything(monkeypatch, False)
     project = ProjectFactory(rater_quota=2, completion_code="DONE42", completion_url="https://example.org/back")
-    _pairs(project, 5)
-    rater = _rater(project)
+    make_pairs(project, 5)
+    rater = make_rater(project)
     client = _client(rater)
     for _ in range(2):
         lease = _next(client, project).json()
@@ -276,10 +275,10 @@ def test_the_quota_stops_the_rater_with_the_completion_code(monkeypatch):
 
 def test_a_gold_lease_looks_exactly_like_any_other(monkeypatch):
     project = ProjectFactory(overlap=1)
-    normal = _pairs(project, 2)
-    gold = _pairs(project, 1)[0]
+    normal = make_pairs(project, 2)
+    gold = make_pairs(project, 1)[0]
     Pair.objects.filter(pk=gold.pk).update(is_gold=True, gold_answers={"final_verdict": ["a"]}, judgment_count=9)
-    rater = _rater(project)
+    rater = make_rater(project)
     client = _client(rater)
     _gold_everything(monkeypatch, True)
     gold_body = _next(client, project)
@@ -301,9 +300,9 @@ def test_a_gold_lease_looks_exactly_like_any_other(monkeypatch):
 def test_submit_flags_and_gold_pause_through_the_api(monkeypatch):
     _gold_everything(monkeypatch, True)
     project = ProjectFactory(gold_min=2, gold_accuracy_threshold=0.9, too_fast_seconds=3)
-    gold = _pairs(project, 3)
+    gold = make_pairs(project, 3)
     Pair.objects.filter(pk__in=[p.pk for p in gold]).update(is_gold=True, gold_answers={"final_verdict": ["a"]})
-    rater = _rater(project)
+    rater = make_rater(project)
     client = _client(rater)
     for _ in range(2):
         lease = _next(client, project).json()
@@ -442,10 +441,10 @@ def _statements(expected: int):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement forms are PostgreSQL's")
 def test_gold_costs_no_statement_on_the_lease_and_one_on_its_submission(monkeypatch):
     project = ProjectFactory(gold_min=50)
-    gold = _pairs(project, 3)
+    gold = make_pairs(project, 3)
     Pair.objects.filter(pk__in=[p.pk for p in gold]).update(is_gold=True, gold_answers={"final_verdict": ["a"]})
-    _pairs(project, 3)
-    warm, rater = _rater(project), _rater(project)
+    make_pairs(project, 3)
+    warm, rater = make_rater(project), make_rater(project)
     _next(_client(warm), project)  # prepares the statements, fills the open-pair count cache
     client = _client(rater)
     _gold_everything(monkeypatch, True)

@@ -12,8 +12,16 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotation.models import Assignment, Judgment, Membership, Pair, Question
-from tests.annotation.test_assignments import ALL_LEFT, _pairs, _rater
-from tests.factories import GeneratorFactory, MembershipFactory, ProjectFactory, UserFactory, make_pair
+from tests.factories import (
+    ALL_LEFT,
+    GeneratorFactory,
+    MembershipFactory,
+    ProjectFactory,
+    UserFactory,
+    make_pair,
+    make_pairs,
+    make_rater,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +47,7 @@ def setup():
     gen_a = GeneratorFactory(project=project, name="SecretGenAlpha")
     gen_b = GeneratorFactory(project=project, name="SecretGenBeta")
     pairs = [make_pair(project=project, gen_a=gen_a, gen_b=gen_b) for _ in range(2)]
-    rater = _rater(project)
+    rater = make_rater(project)
     return project, pairs, rater
 
 
@@ -84,7 +92,7 @@ def test_next_returns_the_pair_to_show_and_nothing_blind_breaking(setup):
 def test_choices_follow_the_sides_of_an_asymmetric_question():
     project = ProjectFactory(rubric=[{"key": "a_only", "text": "Is A fine?", "allowed": ["a", "tie"]}])
     make_pair(project=project)
-    rater = _rater(project)
+    rater = make_rater(project)
     data = _next(_client(rater), project).json()
     left_is_a = Assignment.objects.get(pk=data["assignment"]).left_is_a
     assert data["questions"][0]["choices"] == (["left", "tie"] if left_is_a else ["tie", "right"])
@@ -103,7 +111,7 @@ def test_next_answers_204_when_nothing_is_left_and_refuses_non_raters(setup):
     manager = MembershipFactory(project=project, role=Membership.ROLE_MANAGER).user
     response = _next(_client(manager), project)
     assert (response.status_code, response.json()["code"]) == (403, "not_rater")
-    paused = _rater(project, paused=True, paused_reason="too fast")
+    paused = make_rater(project, paused=True, paused_reason="too fast")
     response = _next(_client(paused), project)
     assert (response.status_code, response.json()["code"]) == (403, "paused")
     # Calm, and the reason is the managers' business: never shown to the rater.
@@ -149,7 +157,7 @@ def test_submit_names_the_bad_key(setup, answers, key, fragment):
 def test_submit_refuses_a_value_the_question_does_not_allow():
     project = ProjectFactory(rubric=[{"key": "verdict", "text": "Better?", "allowed": ["a", "b"]}])
     make_pair(project=project)
-    rater = _rater(project)
+    rater = make_rater(project)
     client = _client(rater)
     lease = _next(client, project).json()
     response = _submit(client, lease["assignment"], answers={"verdict": "tie"})
@@ -176,7 +184,7 @@ def test_submit_malformed_body_is_400(setup, body):
 def test_another_raters_assignment_is_404_for_every_action(setup):
     project, _pairs_, rater = setup
     lease = _next(_client(rater), project).json()
-    intruder = _client(_rater(project))
+    intruder = _client(make_rater(project))
     assert _submit(intruder, lease["assignment"]).status_code == 404
     response = intruder.post(f"/api/v1/assignments/{lease['assignment']}/skip/", {"reason": "cannot_judge"})
     assert response.status_code == 404 and response.json()["code"] == "not_found"
@@ -195,7 +203,7 @@ def test_expired_lease_410_once_the_pair_is_full(setup):
     Assignment.objects.filter(pk=lease["assignment"]).update(
         leased_at=timezone.now() - timedelta(seconds=120), expires_at=timezone.now() - timedelta(seconds=60)
     )
-    other = _client(_rater(project))
+    other = _client(make_rater(project))
     assert _next(other, project).status_code == 200  # reclaims the expired lease, takes the pair
     response = _submit(client, lease["assignment"])
     assert response.status_code == 410
@@ -263,8 +271,8 @@ def test_the_schema_documents_the_rater_endpoints():
 @pytest.mark.django_db(transaction=True)
 def test_sql_statements_per_call(django_assert_max_num_queries):
     project = ProjectFactory()
-    _pairs(project, 5)
-    warm, rater = _rater(project), _rater(project)
+    make_pairs(project, 5)
+    warm, rater = make_rater(project), make_rater(project)
     warm_client, client = _client(warm), _client(rater)
     _next(warm_client, project)  # fills the open-pair count cache, as in steady state
     Token.objects.get_or_create(user=rater)

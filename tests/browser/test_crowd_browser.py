@@ -3,16 +3,12 @@ quota → completion code and return link; the calm message of a paused worker."
 
 from __future__ import annotations
 
-import uuid
-from pathlib import Path
-
 import pytest
-from django.conf import settings
 
-from annotation.models import Generator, Judgment, Membership, Pair, Prompt, Video
+from annotation.models import Generator, Judgment, Membership, Pair, Prompt
 from annotation.services.crowd import project_crowd_settings_update, project_invite_rotate
 from annotation.services.projects import project_create
-from tests.browser.test_rater_page import _mp4, _poster
+from tests.factories import make_browser_video
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -26,20 +22,14 @@ def _project(*, pairs: int, quota: int | None):
     """A project with ``pairs`` pairs of short real videos, an invite link and a completion code."""
     project = project_create(name="Crowd study", require_full_watch=True, overlap=1)
     generators = [Generator.objects.create(project=project, name=name) for name in ("GenOne", "GenTwo")]
-    media = Path(settings.MEDIA_ROOT)
     for index in range(pairs):
         prompt = Prompt.objects.create(project=project, external_id=f"p{index}", text=f"a kite number {index}")
         videos = []
         for gen_index, generator in enumerate(generators):
-            public_id = uuid.uuid4()
-            relative = f"browser/{public_id}.mp4"
-            _mp4(media / relative, seconds=SECONDS, hue=60 * gen_index + 20 * index)
-            _poster(media / relative, media / f"browser/{public_id}.jpg")
             videos.append(
-                Video.objects.create(
-                    public_id=public_id, project=project, prompt=prompt, generator=generator,
-                    source=f"/imports/{index}-{gen_index}.mp4", browser=relative, poster=f"browser/{public_id}.jpg",
-                    status=Video.STATUS_READY, fps=24, duration=SECONDS, width=320, height=180,
+                make_browser_video(
+                    project=project, prompt=prompt, generator=generator, source=f"/imports/{index}-{gen_index}.mp4",
+                    seconds=SECONDS, hue=60 * gen_index + 20 * index,
                 )
             )  # fmt: skip
         Pair.objects.create(

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import io
-
-import numpy as np
 import pytest
 from django.core.cache import cache
 
-from annotation.models import Video
-from annotation.services.judgment_imports import judgments_import
-from metrics.models import MetricScore
-from tests.factories import MembershipFactory, ProjectFactory, UserFactory
-from tests.frontend.test_dashboard import STRENGTH, fetv_like_csv
+from tests.factories import MembershipFactory, ProjectFactory, UserFactory, fetv_like_import, make_clip_scores
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -22,19 +15,8 @@ def dashboard_project():
     cache.clear()
     project = ProjectFactory(name="Dash <script>alert(1)</script>")
     MembershipFactory(project=project, role="manager", user=UserFactory(username="dashboss"))
-    job = judgments_import(project=project, file_obj=io.BytesIO(fetv_like_csv()), file_name="j.csv", placeholders=True)
-    assert job.status == "done", job.error
-    rng = np.random.default_rng(1)
-    MetricScore.objects.bulk_create(
-        MetricScore(
-            video=v,
-            metric="clip_score",
-            version="ext",
-            source=MetricScore.SOURCE_EXTERNAL,
-            value=float(STRENGTH[v.generator.name] + rng.normal() * 0.3),
-        )
-        for v in Video.objects.filter(project=project).select_related("generator")
-    )
+    fetv_like_import(project=project)
+    make_clip_scores(project=project, seed=1)
     # The import's commit already refreshed the cached analysis (tasks run inline), before these
     # scores, which bypass the services: start from an empty cache as a fresh deployment would.
     cache.clear()

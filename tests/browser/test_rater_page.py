@@ -2,44 +2,21 @@
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
-from annotation.models import Assignment, Generator, Judgment, Membership, Pair, Prompt, Video
+from annotation.models import Assignment, Generator, Judgment, Membership, Pair, Prompt
 from annotation.services.projects import project_create
-from tests.factories import UserFactory
+from tests.factories import BROWSER_FPS, UserFactory, make_browser_video
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 GENERATORS = ("SecretGenAlpha", "SecretGenBeta")
-FPS = 24
-FRAME = 1 / FPS
+FRAME = 1 / BROWSER_FPS
 SECONDS = 5.0
-
-
-def _mp4(path: Path, *, seconds: float, hue: int) -> None:
-    """A small H.264 yuv420p MP4 with a moving test pattern (made here with the ffmpeg CLI)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-            "-f", "lavfi", "-i", f"testsrc2=size=320x180:rate={FPS}:duration={seconds}",
-            "-vf", f"hue=h={hue}", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-            "-movflags", "+faststart", str(path),
-        ],
-        check=True,
-    )  # fmt: skip
-
-
-def _poster(video: Path, poster: Path) -> None:
-    subprocess.run(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(video), "-frames:v", "1", str(poster)],
-        check=True,
-    )
 
 
 @pytest.fixture
@@ -52,30 +29,19 @@ def rating_setup():
         instructions="Compare <b>motion</b> & look.\nTake your time.",
     )
     generators = [Generator.objects.create(project=project, name=name) for name in GENERATORS]
-    media = Path(settings.MEDIA_ROOT)
     pairs = []
     for index, text in enumerate(["a <script>alert(1)</script> fox runs", "a slow tide at dusk"]):
         prompt = Prompt.objects.create(project=project, external_id=f"p{index}", text=text)
         videos = []
         for gen_index, generator in enumerate(generators):
-            public_id = uuid.uuid4()
-            relative = f"browser/{public_id}.mp4"
-            _mp4(media / relative, seconds=SECONDS, hue=90 * gen_index + 30 * index)
-            _poster(media / relative, media / f"browser/{public_id}.jpg")
             videos.append(
-                Video.objects.create(
-                    public_id=public_id,
+                make_browser_video(
                     project=project,
                     prompt=prompt,
                     generator=generator,
                     source=f"/imports/{generator.name}/{index}.mp4",
-                    browser=relative,
-                    poster=f"browser/{public_id}.jpg",
-                    status=Video.STATUS_READY,
-                    fps=FPS,
-                    duration=SECONDS,
-                    width=320,
-                    height=180,
+                    seconds=SECONDS,
+                    hue=90 * gen_index + 30 * index,
                 )
             )
         pairs.append(

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,3 +263,45 @@ def redis_up(url: str) -> bool:
         return bool(redis.Redis.from_url(url, socket_timeout=1).ping())
     except redis.RedisError:
         return False
+
+
+def media_worker_run(
+    *,
+    db: Mapping[str, Any],
+    broker: str,
+    media_root: Path | str,
+    import_root: Path | str,
+    until: Callable[[], bool],
+    extra_env: Mapping[str, str] | None = None,
+    timeout: float = 90,
+) -> str:
+    """Run a real Celery worker of the ``media`` queue (one process, solo pool) against database
+    ``db`` (a Django ``settings_dict``) and ``broker`` until ``until()`` is true or ``timeout``
+    seconds pass, polling every 0.5 s; then stop it and return its output (for failure messages).
+    ``extra_env`` goes on top of the environment built here."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "CELERY_BROKER_URL": broker,
+        "MEDIA_ROOT": str(media_root),
+        "IMPORT_ROOTS": str(import_root),
+        **(extra_env or {}),
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "media", "-c", "1", "--pool", "solo",
+         "-l", "warning", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not until():
+            time.sleep(0.5)
+    finally:
+        worker.terminate()
+        try:
+            output = worker.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            output = worker.communicate()[0]
+    return output.decode(errors="replace")

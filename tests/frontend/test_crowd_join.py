@@ -8,19 +8,15 @@ from django.urls import reverse
 
 from annotation.models import Membership
 from annotation.services.crowd import project_crowd_settings_update, project_invite_disable, project_invite_rotate
-from tests.annotation.test_assignments import _pairs
-from tests.annotation.test_crowd import PID, _judge_next
-from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.factories import PROLIFIC_PID as PID
+from tests.factories import MembershipFactory, ProjectFactory, UserFactory, judge_next, make_crowd_project, make_pairs
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def project():
-    project = ProjectFactory(name="Crowd study")
-    project_invite_rotate(project=project)
-    project.refresh_from_db()
-    return project
+    return make_crowd_project()
 
 
 def _join_url(project, token=None, **params):
@@ -134,7 +130,7 @@ def test_a_logged_in_manager_is_logged_out_and_the_worker_logged_in(client, proj
 def test_a_worker_cannot_reach_another_project(client, project):
     other = ProjectFactory(name="Other study")
     project_invite_rotate(project=other)
-    _pairs(other, 1)
+    make_pairs(other, 1)
     client.get(_join_url(project, PROLIFIC_PID=PID))
     assert client.get(reverse("frontend:rate", args=[other.pk])).status_code == 404
     api = client.post(f"/api/v1/projects/{other.pk}/assignments/next/", content_type="application/json")
@@ -145,7 +141,7 @@ def test_a_worker_cannot_reach_another_project(client, project):
 
 
 def test_completion_code_is_not_in_the_page_and_served_only_once_earned(client, project):
-    _pairs(project, 3)
+    make_pairs(project, 3)
     project_crowd_settings_update(
         project=project, rater_quota=1, completion_code="SECRET-CODE-77", completion_url="https://example.org/done"
     )
@@ -158,7 +154,7 @@ def test_completion_code_is_not_in_the_page_and_served_only_once_earned(client, 
     assert early.status_code == 404 and early.json()["code"] == "not_earned"
     assert "SECRET-CODE-77" not in early.content.decode()
     worker = Membership.objects.get(project=project, external_id=PID).user
-    _judge_next(project, worker)
+    judge_next(project, worker)
     done = client.get(completion)
     assert done.status_code == 200
     assert done.json() == {

@@ -6,7 +6,6 @@ tests/frontend/test_dashboard_cache.py.
 
 from __future__ import annotations
 
-import io
 import json
 import re
 
@@ -16,34 +15,13 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from analysis import analyze
-from annotation.models import Video
 from annotation.selectors.dashboard import scatter_points
 from annotation.selectors.labels import judgments_frame, question_keys
-from annotation.services.judgment_imports import judgments_import
 from metrics.models import MetricScore
-from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.factories import FETV_GENERATORS as GENERATORS
+from tests.factories import MembershipFactory, ProjectFactory, UserFactory, fetv_like_import, make_clip_scores
 
 pytestmark = pytest.mark.django_db
-
-GENERATORS = ["cogvideo", "text2video-zero", "modelscope", "zeroscope"]
-STRENGTH = {"cogvideo": 0.2, "text2video-zero": -0.4, "modelscope": 0.5, "zeroscope": -0.1}
-
-
-def fetv_like_csv(n_prompts: int = 14, raters: tuple[str, ...] = ("r1", "r2", "r3"), seed: int = 7) -> bytes:
-    """FETV-like pairwise judgments: 3 raters per pair, tied answers, one noisy rater."""
-    rng = np.random.default_rng(seed)
-    lines = ["prompt_id,prompt,generator_a,generator_b,rater,final_verdict,visual_appeal"]
-    for p in range(n_prompts):
-        a, b = rng.choice(len(GENERATORS), 2, replace=False)
-        ga, gb = GENERATORS[a], GENERATORS[b]
-        gap = STRENGTH[ga] - STRENGTH[gb]
-        for rater in raters:
-            answers = []
-            for _ in range(2):
-                u = rng.random() + gap * 0.5 + (rng.normal() * 0.6 if rater == "r3" else 0)
-                answers.append("a" if u > 0.62 else ("b" if u < 0.38 else "tie"))
-            lines.append(f"P{p},A prompt <b>{p}</b>,{ga},{gb},{rater},{answers[0]},{answers[1]}")
-    return ("\n".join(lines) + "\n").encode()
 
 
 @pytest.fixture
@@ -52,21 +30,9 @@ def seeded():
     project = ProjectFactory()
     manager = MembershipFactory(project=project, role="manager", user=UserFactory(username="boss")).user
     rater = MembershipFactory(project=project, role="rater", user=UserFactory(username="plainrater")).user
-    job = judgments_import(project=project, file_obj=io.BytesIO(fetv_like_csv()), file_name="j.csv", placeholders=True)
-    assert job.status == "done", job.error
+    job = fetv_like_import(project=project)
     assert job.error_rows == 0
-    # External metric scores, correlated with the generator's strength.
-    rng = np.random.default_rng(3)
-    MetricScore.objects.bulk_create(
-        MetricScore(
-            video=video,
-            metric="clip_score",
-            version="ext",
-            source=MetricScore.SOURCE_EXTERNAL,
-            value=float(STRENGTH[video.generator.name] + rng.normal() * 0.3),
-        )
-        for video in Video.objects.filter(project=project).select_related("generator")
-    )
+    make_clip_scores(project=project, seed=3)
     return project, manager, rater
 
 

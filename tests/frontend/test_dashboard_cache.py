@@ -35,9 +35,17 @@ from annotation.services.judgments import judgment_submit
 from annotation.tasks_dashboard import project_analysis_refresh_task
 from config.celery import app
 from outbox.models import OutboxMessage
-from tests.annotation.test_assignments import ALL_LEFT, _in_threads, _pairs, _rater
-from tests.factories import MembershipFactory, ProjectFactory, UserFactory
-from tests.frontend.test_dashboard import fetv_like_csv, seeded  # noqa: F401 - fixture
+from tests.factories import (
+    ALL_LEFT,
+    MembershipFactory,
+    ProjectFactory,
+    UserFactory,
+    fetv_like_csv,
+    in_threads,
+    make_pairs,
+    make_rater,
+)
+from tests.frontend.test_dashboard import seeded  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -132,8 +140,8 @@ def _submit_next(project, rater):
 
 def test_fifty_submits_enqueue_one_refresh_and_the_result_stays_served(broker, django_capture_on_commit_callbacks):
     project = ProjectFactory()
-    _pairs(project, 50)
-    rater = _rater(project)
+    make_pairs(project, 50)
+    rater = make_rater(project)
     before = project_analysis_refresh(project=project)  # a result exists (as the task would have left it)
     for _ in range(50):
         with django_capture_on_commit_callbacks(execute=True):  # each submit commits
@@ -170,15 +178,15 @@ def test_invalidation_waits_for_commit_and_costs_no_query(
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_invalidations_enqueue_one_refresh(broker):
     project = ProjectFactory()
-    _in_threads(lambda: [dashboard_invalidate(project_id=project.pk) for _ in range(10)], [()] * 8)
+    in_threads(lambda: [dashboard_invalidate(project_id=project.pk) for _ in range(10)], [()] * 8)
     assert broker.refreshes() == [project.pk]  # 80 changes from 8 threads at once: one message
     assert not OutboxMessage.objects.exists()
 
 
 def test_cache_outage_never_fails_a_submit(django_capture_on_commit_callbacks):
     project = ProjectFactory()
-    _pairs(project, 1)
-    rater = _rater(project)
+    make_pairs(project, 1)
+    rater = make_rater(project)
     unreachable = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                                "LOCATION": "redis://127.0.0.1:1/0"}}
     lease = assignment_next(project=project, rater=rater)
@@ -379,8 +387,8 @@ def test_without_a_broker_submits_only_mark_stale_and_readers_request_the_refres
     process, or inline): the submit only marks the result stale; the next reader asks."""
     cache.clear()
     project = ProjectFactory()
-    _pairs(project, 2)
-    rater = _rater(project)
+    make_pairs(project, 2)
+    rater = make_rater(project)
     project_analysis_refresh(project=project)
     with django_capture_on_commit_callbacks(execute=True):
         assert _submit_next(project, rater).created

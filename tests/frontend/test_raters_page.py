@@ -13,8 +13,16 @@ from annotation.models import Assignment, Judgment, Membership, Pair, Project
 from annotation.services.assignments import assignment_next
 from annotation.services.crowd import InviteInvalid, crowd_rater_enter, project_for_invite, project_invite_rotate
 from annotation.services.judgments import judgment_submit
-from tests.annotation.test_assignments import ALL_LEFT, _pairs
-from tests.factories import GeneratorFactory, MembershipFactory, ProjectFactory, PromptFactory, UserFactory, make_pair
+from tests.factories import (
+    ALL_LEFT,
+    GeneratorFactory,
+    MembershipFactory,
+    ProjectFactory,
+    PromptFactory,
+    UserFactory,
+    make_pair,
+    make_pairs,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +41,7 @@ def setup():
     project = ProjectFactory(name="QC study", overlap=3)
     manager = MembershipFactory(project=project, role="manager", user=UserFactory(username="boss")).user
     careful = MembershipFactory(project=project, role="rater", user=UserFactory(username="careful")).user
-    _pairs(project, 12)
+    make_pairs(project, 12)
     project_invite_rotate(project=project)
     project.refresh_from_db()
     hasty = crowd_rater_enter(project=project, token=project.invite_token, external_id="PID0001")

@@ -4,10 +4,6 @@ enqueues nor loses its work; a real Celery worker relays what was kept once Redi
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,39 +14,25 @@ from annotation.models import Membership, Video
 from config.celery import app
 from outbox.models import OutboxMessage
 from tests import media_fixtures as mf
+from tests.deploy.helpers import broker_url, media_worker_run, redis_up
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
-ROOT = Path(__file__).resolve().parents[2]
 DOWN = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-
-
-def _broker() -> str:
-    """This run's own Redis database (TEST_REDIS_URL), used as the broker."""
-    return os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-def _redis_up(url: str) -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis.from_url(url, socket_timeout=1).ping())
-    except redis.RedisError:
-        return False
 
 
 @pytest.fixture
 def broker(settings):
     """Tasks go to a broker (as in production); ``broker.use(url)`` points it somewhere."""
-    if connection.vendor != "postgresql" or not _redis_up(_broker()):
+    if connection.vendor != "postgresql" or not redis_up(broker_url()):
         pytest.skip("needs PostgreSQL and Redis (CI always has both)")
     import redis
 
-    redis.Redis.from_url(_broker()).flushdb()
+    redis.Redis.from_url(broker_url()).flushdb()
     settings.TASKS_IN_PROCESS = False
     previous = app.conf.broker_url
 
     class Broker:
-        url = _broker()
+        url = broker_url()
 
         @staticmethod
         def use(url: str) -> None:
@@ -59,7 +41,7 @@ def broker(settings):
 
         @staticmethod
         def queued(queue: str) -> list[dict]:
-            client = redis.Redis.from_url(_broker())
+            client = redis.Redis.from_url(broker_url())
             return [json.loads(m) for m in client.lrange(queue, 0, -1)]
 
     yield Broker
@@ -145,36 +127,18 @@ def test_upload_during_an_outage_answers_201_and_a_worker_catches_up(broker, set
     ]
 
     broker.use(broker.url)  # Redis is back; nothing sent yet: only the worker's relay will
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "CELERY_BROKER_URL": broker.url,
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "IMPORT_ROOTS": str(root),
-        "METRICS_ENQUEUE_ON_READY": "false",
-        "OUTBOX_RELAY_MIN_AGE_SECONDS": "0",
-        "REDIS_URL": "",
-    }
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "media", "-c", "1", "--pool", "solo",
-         "-l", "warning", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+
+    def processed() -> bool:
+        video.refresh_from_db()
+        return video.status != Video.STATUS_PENDING
+
+    output = media_worker_run(
+        db=connection.settings_dict,
+        broker=broker.url,
+        media_root=settings.MEDIA_ROOT,
+        import_root=root,
+        until=processed,
+        extra_env={"METRICS_ENQUEUE_ON_READY": "false", "OUTBOX_RELAY_MIN_AGE_SECONDS": "0", "REDIS_URL": ""},
     )
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            video.refresh_from_db()
-            if video.status != Video.STATUS_PENDING:
-                break
-            time.sleep(0.5)
-    finally:
-        worker.terminate()
-        try:
-            output = worker.communicate(timeout=30)[0].decode(errors="replace")
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            output = worker.communicate()[0].decode(errors="replace")
     assert video.status == Video.STATUS_READY, output[-3000:]
     assert OutboxMessage.objects.count() == 0

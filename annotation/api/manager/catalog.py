@@ -271,14 +271,8 @@ class PairDetailApi(generics.GenericAPIView):
     @extend_schema(
         summary="One pair with its videos",
         responses={200: PairDetailSerializer, 401: UNAUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND},
-        examples=[OpenApiExample("pair", response_only=True, value={
-            "id": 21, "prompt": 7, "prompt_id": "p7", "prompt_text": "a fox in snow", "generator_a": "Gen-2",
-            "generator_b": "Pika", "is_gold": False, "gold_answers": {}, "judgment_count": 3,
-            "created_at": "2026-11-24T12:00:00Z",
-            "video_a": {"id": 11, "public_id": "5f1c1c2e-3f43-4c5e-9a55-0c6f1f7f2a10", "source": "/data/gen2/p7.mp4",
-                        "status": "ready", "url": "/media/v/5f1c1c2e-3f43-4c5e-9a55-0c6f1f7f2a10.mp4"},
-            "video_b": {"id": 12, "public_id": "0b7e6f0a-8f55-4a8c-a0d5-9b1d5f86a2c4", "source": "/data/pika/p7.mp4",
-                        "status": "ready", "url": "/media/v/0b7e6f0a-8f55-4a8c-a0d5-9b1d5f86a2c4.mp4"}})],
+        examples=[OpenApiExample("pair", response_only=True,
+                                 value={**PAIR_DETAIL_EXAMPLE, "is_gold": False, "gold_answers": {}})],
     )
     def get(self, request, pair_id: int):
         pair = pair_detail(pair_id=pair_id)

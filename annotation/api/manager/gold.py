@@ -5,27 +5,22 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.api.manager.judgments import JudgmentImportSerializer
 from annotation.api.manager.permissions import IsManager
 from annotation.api.manager.schema import BAD_REQUEST, PROJECT_ERRORS
-from annotation.models import ImportJob, Project
-from annotation.selectors.imports import import_report
+from annotation.models import Project
 from annotation.services.gold_imports import gold_import
+from annotation.uploads import UploadSerializer, import_job_response
 
 
-class GoldImportSerializer(JudgmentImportSerializer):
-    """The judgment import's upload checks (suffix, size, name), without its options."""
-
+class GoldImportSerializer(UploadSerializer):
     file = serializers.FileField(
         help_text="CSV or JSON Lines: prompt_id, generator_a, generator_b, one column per graded question key "
         "with the accepted answer(s) relative to that row's A and B: a, b, tie, or a|tie."
     )
-    placeholders = None
 
 
 GOLD_REPORT_EXAMPLE = {
@@ -64,5 +59,4 @@ class GoldImportApi(APIView):
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["file"]
         job = gold_import(project=project, file_obj=upload.file, file_name=upload.name, user=request.user)
-        code = status.HTTP_201_CREATED if job.status == ImportJob.STATUS_DONE else status.HTTP_400_BAD_REQUEST
-        return Response(import_report(job=job), status=code)
+        return import_job_response(job=job)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,11 +12,10 @@ from rest_framework.views import APIView
 from annotation.api.manager.permissions import IsManager
 from annotation.api.manager.schema import BAD_REQUEST, PROJECT_ERRORS
 from annotation.api.pagination import CursorInvalid, judgment_cursor_decode, judgment_cursor_encode
-from annotation.models import ImportJob, Project
-from annotation.selectors.imports import import_report
+from annotation.models import Project
 from annotation.selectors.judgments import JudgmentFilters, judgments_page
 from annotation.services.judgment_imports import judgments_import
-from annotation.uploads import TOO_LARGE, upload_check
+from annotation.uploads import TOO_LARGE, UploadSerializer, import_job_response
 
 MAX_PAGE_SIZE = 10_000
 DEFAULT_PAGE_SIZE = 1000
@@ -132,15 +131,12 @@ class JudgmentListApi(APIView):
         return Response({"results": page.rows, "next_cursor": cursor, "has_more": page.has_more, "next": next_url})
 
 
-class JudgmentImportSerializer(serializers.Serializer):
+class JudgmentImportSerializer(UploadSerializer):
     file = serializers.FileField(help_text="CSV or JSON Lines: prompt_id, generator_a, generator_b, rater, one "
                                            "column per question key (a / b / tie relative to that row's A and B).")
     placeholders = serializers.BooleanField(
         default=False, help_text="Create missing prompts, generators and placeholder videos."
     )
-
-    def validate_file(self, value):  # noqa: ANN001, ANN201 - an UploadedFile
-        return upload_check(upload=value)  # size (413), name and content (400)
 
 
 IMPORT_REPORT_EXAMPLE = {
@@ -183,6 +179,5 @@ class JudgmentImportApi(APIView):
             user=request.user,
             placeholders=serializer.validated_data["placeholders"],
         )
-        code = status.HTTP_201_CREATED if job.status == ImportJob.STATUS_DONE else status.HTTP_400_BAD_REQUEST
-        return Response(import_report(job=job), status=code)
+        return import_job_response(job=job)
 

@@ -15,7 +15,7 @@ from annotation.api.manager.schema import BAD_REQUEST, INVALID_CURSOR, PROJECT_E
 from annotation.api.pagination import IdCursorPagination
 from annotation.models import Project
 from annotation.selectors.catalog import ScoresUnavailable, scores_list
-from annotation.uploads import TOO_LARGE, upload_check
+from annotation.uploads import TOO_LARGE, UploadSerializer
 
 UNAVAILABLE = OpenApiResponse(ErrorSerializer, description="The metrics app is not installed.")
 
@@ -73,11 +73,8 @@ class ScoreListApi(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
-class ScoreImportSerializer(serializers.Serializer):
+class ScoreImportSerializer(UploadSerializer):
     file = serializers.FileField(help_text="CSV or JSON Lines: prompt_id, generator, metric, value, optional version.")
-
-    def validate_file(self, value):  # noqa: ANN001, ANN201 - an UploadedFile
-        return upload_check(upload=value)  # size (413), name and content (400)
 
 
 SCORE_REPORT_EXAMPLE = {
